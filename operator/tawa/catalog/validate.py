@@ -1,0 +1,101 @@
+"""Parse and check catalog-info.yaml files and Component resources (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from tawa.catalog.env import env_var_name
+from tawa.catalog.models import CatalogInfo, ComponentSpec
+from tawa.catalog.problems import CatalogError, Problem, problems_from
+from tawa.gas.pricing import PricedRoute
+from tawa.gas.tiers import DEFAULT_TIER, TIER_ANNOTATION, TIERS, PodTier, get_tier
+
+
+@dataclass(frozen=True)
+class Component:
+    """A Component whose spec passed every check."""
+
+    name: str
+    spec: ComponentSpec
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    namespace: str | None = None
+
+    @property
+    def tier(self) -> PodTier:
+        return get_tier(self.annotations.get(TIER_ANNOTATION, DEFAULT_TIER))
+
+    def priced_routes(self) -> list[PricedRoute]:
+        return [PricedRoute(r.path, tuple(r.methods), r.auth, r.gas) for r in self.spec.routes]
+
+
+def tier_problems(annotations: Mapping[str, str]) -> list[Problem]:
+    name = annotations.get(TIER_ANNOTATION, DEFAULT_TIER)
+    if name in TIERS:
+        return []
+    field_name = f'metadata.annotations["{TIER_ANNOTATION}"]'
+    return [Problem(field_name, f"unknown pod tier {name!r}: use one of {', '.join(TIERS)}")]
+
+
+def dependency_problems(spec: ComponentSpec) -> list[Problem]:
+    """The same service twice with different transports or ports, or two services
+    whose variables would collide (``a-b`` and ``a_b`` both give ``A_B_URL``)."""
+    problems: list[Problem] = []
+    first_seen: dict[str, tuple[str, Any]] = {}
+    for list_name, index, dep in spec.all_dependencies():
+        where = f"spec.{list_name}[{index}]"
+        var = env_var_name(dep.service)
+        if var not in first_seen:
+            first_seen[var] = (where, dep)
+            continue
+        other_where, other = first_seen[var]
+        if other.service != dep.service:
+            problems.append(Problem(where, f"service {dep.service!r} and {other_where} "
+                                    f"({other.service!r}) would both set {var}; rename one"))
+        elif (other.transport, other.port) != (dep.transport, dep.port):
+            problems.append(Problem(where, f"{dep.service!r} is also listed at {other_where} with "
+                                    f"transport {other.transport!r}, port {other.port}; this entry "
+                                    f"says transport {dep.transport!r}, port {dep.port}: keep one"))
+    return problems
+
+
+def check_component(
+    name: str, annotations: Mapping[str, str], spec: Mapping[str, Any], namespace: str | None = None
+) -> Component:
+    """Validate a Component resource's parts; raise CatalogError listing every problem."""
+    problems = tier_problems(annotations)
+    try:
+        model = ComponentSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        raise CatalogError(problems + problems_from(exc, ("spec",))) from None
+    problems += dependency_problems(model)
+    if problems:
+        raise CatalogError(problems)
+    return Component(name=name, spec=model, annotations=dict(annotations), namespace=namespace)
+
+
+def _raw_tier_problems(data: Mapping[str, Any]) -> list[Problem]:
+    annotations = (data.get("metadata") or {}).get("annotations") if isinstance(data.get("metadata"), dict) else None
+    return tier_problems(annotations) if isinstance(annotations, dict) else []
+
+
+def load_catalog(text: str) -> tuple[CatalogInfo, Component]:
+    """Parse a catalog-info.yaml document; raise CatalogError listing every problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError([Problem("(yaml)", f"not valid YAML: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise CatalogError([Problem("(document)", "must be a YAML mapping with apiVersion, kind, metadata and spec")])
+    try:
+        catalog = CatalogInfo.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError(_raw_tier_problems(data) + problems_from(exc)) from None
+    meta = catalog.metadata
+    component = check_component(meta.name, meta.annotations,
+                                catalog.spec.model_dump(by_alias=True, exclude_none=True), meta.namespace)
+    return catalog, component
