@@ -1,0 +1,766 @@
+"""Typed client for the wallet HTTP API, shared by the operator, Janus and the CLI.
+
+`WalletClient` (sync) and `AsyncWalletClient` (async) have the same methods and
+return the same dataclasses. Every mutating method takes `idempotency_key`; when
+it is None a fresh uuid4 is used, so pass your own key whenever you may retry
+(e.g. `hosting/{component uid}/{hour}`).
+
+Errors are typed, all subclasses of `WalletError` (`.status`, `.body`, `.code`):
+
+- `WalletNotFound` (404 WALLET_NOT_FOUND), `HoldNotFound` (404 HOLD_NOT_FOUND)
+- `InsufficientGas` (402; `.required`, `.available`, `.wallet`)
+- `HoldClosed` (409 HOLD_RELEASED / HOLD_EXPIRED: the hold can no longer be settled)
+- `IdempotencyConflict` (422 IDEMPOTENCY_KEY_REUSED, or 409 IDEMPOTENCY_IN_FLIGHT
+  after the client's own short retries ran out)
+- `InvalidRequest` (400/422 bad input), `WalletAuthError` (401/403)
+- `WalletUnavailable` (connection refused, timeouts, 5xx): the operator fails
+  closed on it, Janus fails open.
+
+Batch calls (`hold_batch`, `settle_batch`) never raise for an item: each
+`BatchResult` carries its own status, body, parsed value or typed error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from tawa.wallet.settings import client_token, client_url
+
+T = TypeVar("T")
+
+# A concurrent duplicate of a request that is still running gets 409; replaying it
+# shortly after returns the first response, so the client waits a little for it.
+IN_FLIGHT_RETRIES = 20
+IN_FLIGHT_DELAY = 0.05
+
+
+def wallet_id(org_or_id: str) -> str:
+    """`acme` → `wallet-acme`; a wallet id is returned unchanged."""
+    return org_or_id if org_or_id.startswith("wallet-") else f"wallet-{org_or_id}"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class WalletError(Exception):
+    """Any refusal or failure from the wallet; `.status` 0 means no HTTP answer."""
+
+    def __init__(self, status: int, body: Mapping[str, Any] | None = None, message: str | None = None) -> None:
+        self.status = status
+        self.body: dict[str, Any] = dict(body or {})
+        self.code: str = str(self.body.get("error", "WALLET_ERROR"))
+        self.field: str | None = self.body.get("field")
+        super().__init__(message or self.body.get("message") or f"wallet answered HTTP {status}")
+
+
+class WalletNotFound(WalletError):
+    pass
+
+
+class HoldNotFound(WalletError):
+    pass
+
+
+class InsufficientGas(WalletError):
+    @property
+    def required(self) -> int:
+        return int(self.body.get("required", 0))
+
+    @property
+    def available(self) -> int:
+        return int(self.body.get("available", 0))
+
+    @property
+    def wallet(self) -> str | None:
+        return self.body.get("wallet")
+
+
+class HoldClosed(WalletError):
+    pass
+
+
+class IdempotencyConflict(WalletError):
+    pass
+
+
+class InvalidRequest(WalletError):
+    pass
+
+
+class WalletAuthError(WalletError):
+    pass
+
+
+class WalletUnavailable(WalletError):
+    pass
+
+
+def error_for(status: int, body: Mapping[str, Any] | None) -> WalletError:
+    """The typed exception for a non-2xx answer."""
+    code = str((body or {}).get("error", ""))
+    if status >= 500:
+        return WalletUnavailable(status, body)
+    if code.startswith("IDEMPOTENCY_") and status in (409, 422):
+        return IdempotencyConflict(status, body)
+    by_code: dict[str, type[WalletError]] = {
+        "WALLET_NOT_FOUND": WalletNotFound,
+        "HOLD_NOT_FOUND": HoldNotFound,
+        "INSUFFICIENT_GAS": InsufficientGas,
+        "HOLD_RELEASED": HoldClosed,
+        "HOLD_EXPIRED": HoldClosed,
+    }
+    if code in by_code:
+        return by_code[code](status, body)
+    if status in (401, 403):
+        return WalletAuthError(status, body)
+    if status in (400, 404, 413, 422):
+        return InvalidRequest(status, body)
+    return WalletError(status, body)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+@dataclass(frozen=True)
+class Balances:
+    intro: int
+    purchased: int
+    earned: int
+
+
+@dataclass(frozen=True)
+class Available:
+    """What each kind of spending may use now: hosting = total − held; api = purchased + earned − held."""
+
+    hosting: int
+    api: int
+
+
+@dataclass(frozen=True)
+class Wallet:
+    id: str
+    org: str
+    balances: Balances
+    held: int
+    total: int
+    available: Available
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Wallet:
+        return cls(d["id"], d["org"], Balances(**d["balances"]), d["held"], d["total"], Available(**d["available"]))
+
+
+@dataclass(frozen=True)
+class Entry:
+    account: str
+    wallet: str | None
+    token_type: str | None
+    amount: int
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Entry:
+        return cls(d["account"], d.get("wallet"), d.get("tokenType"), d["amount"])
+
+
+@dataclass(frozen=True)
+class Transaction:
+    id: int
+    type: str
+    time: datetime | None
+    wallet: str
+    counterparty: str | None
+    amount: int
+    hold: str | None
+    details: dict[str, Any]
+    entries: list[Entry]
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Transaction:
+        return cls(d["id"], d["type"], _time(d.get("time")), d["wallet"], d.get("counterparty"), d["amount"],
+                   d.get("hold"), dict(d.get("details") or {}), [Entry.parse(e) for e in d.get("entries", [])])
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    wallet: str
+    transactions: list[Transaction]
+    next_cursor: str | None
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> LedgerPage:
+        return cls(d["wallet"], [Transaction.parse(t) for t in d["transactions"]], d.get("nextCursor"))
+
+
+@dataclass(frozen=True)
+class Charge:
+    """Result of a purchase or a hosting charge: the ledger transaction and the wallet after it."""
+
+    transaction: Transaction
+    wallet: Wallet
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Charge:
+        return cls(Transaction.parse(d["transaction"]), Wallet.parse(d["wallet"]))
+
+
+@dataclass(frozen=True)
+class ReserveCheck:
+    wallet: str
+    tier: str
+    replicas: int
+    ok: bool
+    balance: int
+    required: int
+    shortfall: int
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> ReserveCheck:
+        return cls(d["wallet"], d["tier"], d["replicas"], d["ok"], d["balance"], d["required"], d["shortfall"])
+
+
+@dataclass(frozen=True)
+class BillGrants:
+    wallet: str
+    services: list[str]
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> BillGrants:
+        return cls(d["wallet"], list(d["services"]))
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: str
+    wallet: str
+    tokens: int
+    remaining: int
+    settled: int
+    released: int
+    status: str  # open | released | expired
+    expires_at: datetime | None
+    created_at: datetime | None
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Hold:
+        return cls(d["id"], d["wallet"], d["tokens"], d["remaining"], d["settled"], d["released"], d["status"],
+                   _time(d.get("expiresAt")), _time(d.get("createdAt")))
+
+
+@dataclass(frozen=True)
+class Settlement:
+    transaction: int
+    hold: str
+    wallet: str
+    provider: str
+    tokens: int
+    remaining: int
+    paid_from: dict[str, int]
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Settlement:
+        return cls(d["transaction"], d["hold"], d["wallet"], d["provider"], d["tokens"], d["remaining"],
+                   dict(d["paidFrom"]))
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    """One item of `hold_batch`."""
+
+    wallet: str
+    tokens: int
+    ttl_seconds: int = 300
+    key: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def json(self) -> dict[str, Any]:
+        return {"key": self.key, "wallet": wallet_id(self.wallet), "tokens": self.tokens,
+                "ttlSeconds": self.ttl_seconds}
+
+
+@dataclass(frozen=True)
+class SettleRequest:
+    """One item of `settle_batch`."""
+
+    hold: str
+    provider: str
+    tokens: int
+    service: str
+    route: str
+    method: str
+    request_id: str
+    key: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def json(self) -> dict[str, Any]:
+        return {"key": self.key, "hold": self.hold, "provider": wallet_id(self.provider), "tokens": self.tokens,
+                "service": self.service, "route": self.route, "method": self.method, "requestId": self.request_id}
+
+
+@dataclass(frozen=True)
+class BatchResult(Generic[T]):
+    """One item's outcome: `status` is the HTTP status the single call would have had."""
+
+    key: str
+    status: int
+    body: dict[str, Any]
+    value: T | None = None
+    error: WalletError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class GasEvent:
+    id: int
+    kind: str  # api | hosting
+    time: datetime | None
+    org: str
+    wallet: str
+    provider: str | None
+    service: str | None
+    route: str | None
+    method: str | None
+    tokens: int
+    request_id: str | None
+    transaction: int
+    details: dict[str, Any]
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> GasEvent:
+        known = {"id", "kind", "time", "org", "wallet", "provider", "service", "route", "method", "tokens",
+                 "requestId", "transaction"}
+        return cls(d["id"], d["kind"], _time(d.get("time")), d["org"], d["wallet"], d.get("provider"),
+                   d.get("service"), d.get("route"), d.get("method"), d["tokens"], d.get("requestId"),
+                   d["transaction"], {k: v for k, v in d.items() if k not in known})
+
+
+@dataclass(frozen=True)
+class GasEventsPage:
+    events: list[GasEvent]
+    next_cursor: str | None
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> GasEventsPage:
+        return cls([GasEvent.parse(e) for e in d["events"]], d.get("nextCursor"))
+
+
+@dataclass(frozen=True)
+class GasStatsGroup:
+    key: str
+    tokens: int
+    events: int
+    api_tokens: int
+    hosting_tokens: int
+
+
+@dataclass(frozen=True)
+class GasStats:
+    by: str
+    groups: list[GasStatsGroup]
+    tokens: int
+    events: int
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> GasStats:
+        groups = [GasStatsGroup(g["key"], g["tokens"], g["events"], g["apiTokens"], g["hostingTokens"])
+                  for g in d["groups"]]
+        return cls(d["by"], groups, d["total"]["tokens"], d["total"]["events"])
+
+
+@dataclass(frozen=True)
+class Integrity:
+    ok: bool
+    problems: list[str]
+    counts: dict[str, int]
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Integrity:
+        return cls(d["ok"], list(d["problems"]), dict(d.get("counts", {})))
+
+
+# --------------------------------------------------------------------------- calls
+
+
+@dataclass(frozen=True)
+class _Call(Generic[T]):
+    """One HTTP exchange, independent of sync/async: both clients run the same calls."""
+
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    json: Any = None
+    params: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    mutating: bool = False
+
+
+def _key(key: str | None) -> str:
+    return key or str(uuid.uuid4())
+
+
+def _hour(hour: str | datetime) -> str:
+    if isinstance(hour, datetime):
+        hour = hour.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        return hour.strftime("%Y-%m-%dT%H:00:00Z")
+    return hour
+
+
+def _day(value: str | datetime | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _clean(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _post(path: str, parse: Callable[[Any], T], body: Any, key: str | None) -> _Call[T]:
+    return _Call("POST", path, parse, json=body, idempotency_key=_key(key), mutating=True)
+
+
+def _batch(kind: Callable[[Any], Any]) -> Callable[[Any], list[BatchResult[Any]]]:
+    def parse(d: Mapping[str, Any]) -> list[BatchResult[Any]]:
+        out: list[BatchResult[Any]] = []
+        for r in d["results"]:
+            status, body = r["status"], r.get("body") or {}
+            if 200 <= status < 300:
+                out.append(BatchResult(r["key"], status, body, value=kind(body)))
+            else:
+                out.append(BatchResult(r["key"], status, body, error=error_for(status, body)))
+        return out
+
+    return parse
+
+
+class _Calls:
+    """Builds every call once; `WalletClient` and `AsyncWalletClient` only send them."""
+
+    @staticmethod
+    def create_wallet(org: str, key: str | None) -> _Call[Wallet]:
+        return _post("/v1/wallets", Wallet.parse, {"org": org}, key)
+
+    @staticmethod
+    def get_wallet(wallet: str) -> _Call[Wallet]:
+        return _Call("GET", f"/v1/wallets/{wallet_id(wallet)}", Wallet.parse)
+
+    @staticmethod
+    def ledger(wallet: str, limit: int, cursor: str | None, from_: Any, to: Any) -> _Call[LedgerPage]:
+        params = _clean({"limit": limit, "cursor": cursor, "from": _day(from_), "to": _day(to)})
+        return _Call("GET", f"/v1/wallets/{wallet_id(wallet)}/ledger", LedgerPage.parse, params=params)
+
+    @staticmethod
+    def purchase(wallet: str, tokens: int, key: str | None) -> _Call[Charge]:
+        return _post(f"/v1/wallets/{wallet_id(wallet)}/purchases", Charge.parse, {"tokens": tokens}, key)
+
+    @staticmethod
+    def check_reserve(wallet: str, tier: str, replicas: int, key: str | None) -> _Call[ReserveCheck]:
+        body = {"tier": tier, "replicas": replicas}
+        return _post(f"/v1/wallets/{wallet_id(wallet)}/check-reserve", ReserveCheck.parse, body, key)
+
+    @staticmethod
+    def hosting_charge(wallet: str, component: str, hour: str | datetime, tokens: int, tier: str | None,
+                       pods: int | None, service: str | None, key: str | None) -> _Call[Charge]:
+        body = _clean({"component": component, "hour": _hour(hour), "tokens": tokens, "tier": tier, "pods": pods,
+                       "service": service})
+        return _post(f"/v1/wallets/{wallet_id(wallet)}/hosting-charges", Charge.parse, body, key)
+
+    @staticmethod
+    def get_bill_grants(wallet: str) -> _Call[BillGrants]:
+        return _Call("GET", f"/v1/wallets/{wallet_id(wallet)}/bill-grants", BillGrants.parse)
+
+    @staticmethod
+    def put_bill_grants(wallet: str, services: Sequence[str]) -> _Call[BillGrants]:
+        return _Call("PUT", f"/v1/wallets/{wallet_id(wallet)}/bill-grants", BillGrants.parse,
+                     json={"services": list(services)}, mutating=True)
+
+    @staticmethod
+    def hold(wallet: str, tokens: int, ttl_seconds: int, key: str | None) -> _Call[Hold]:
+        body = {"wallet": wallet_id(wallet), "tokens": tokens, "ttlSeconds": ttl_seconds}
+        return _post("/v1/holds", Hold.parse, body, key)
+
+    @staticmethod
+    def settle(hold: str, provider: str, tokens: int, service: str, route: str, method: str, request_id: str,
+               key: str | None) -> _Call[Settlement]:
+        body = {"provider": wallet_id(provider), "tokens": tokens, "service": service, "route": route,
+                "method": method, "requestId": request_id}
+        return _post(f"/v1/holds/{hold}/settle", Settlement.parse, body, key)
+
+    @staticmethod
+    def release(hold: str, key: str | None) -> _Call[Hold]:
+        return _post(f"/v1/holds/{hold}/release", Hold.parse, {}, key)
+
+    @staticmethod
+    def hold_batch(items: Sequence[HoldRequest], key: str | None) -> _Call[list[BatchResult[Hold]]]:
+        return _post("/v1/holds/batch", _batch(Hold.parse), {"items": [i.json() for i in items]}, key)
+
+    @staticmethod
+    def settle_batch(items: Sequence[SettleRequest], key: str | None) -> _Call[list[BatchResult[Settlement]]]:
+        return _post("/v1/settlements/batch", _batch(Settlement.parse), {"items": [i.json() for i in items]}, key)
+
+    @staticmethod
+    def gas_events(from_: Any, to: Any, service: str | None, org: str | None, limit: int,
+                   cursor: str | None) -> _Call[GasEventsPage]:
+        params = _clean({"from": _day(from_), "to": _day(to), "service": service, "org": org, "limit": limit,
+                         "cursor": cursor})
+        return _Call("GET", "/v1/gas/events", GasEventsPage.parse, params=params)
+
+    @staticmethod
+    def gas_stats(by: str, from_: Any, to: Any, org: str | None, service: str | None) -> _Call[GasStats]:
+        params = _clean({"by": by, "from": _day(from_), "to": _day(to), "org": org, "service": service})
+        return _Call("GET", "/v1/gas/stats", GasStats.parse, params=params)
+
+    @staticmethod
+    def integrity() -> _Call[Integrity]:
+        return _Call("GET", "/v1/admin/integrity", Integrity.parse)
+
+    @staticmethod
+    def healthz() -> _Call[dict[str, Any]]:
+        return _Call("GET", "/healthz", dict)
+
+
+def _headers(token: str | None, call: _Call[Any]) -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if call.idempotency_key:
+        headers["Idempotency-Key"] = call.idempotency_key
+    return headers
+
+
+def _in_flight(response: httpx.Response) -> bool:
+    return response.status_code == 409 and _body(response).get("error") == "IDEMPOTENCY_IN_FLIGHT"
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {"error": "BAD_RESPONSE", "message": response.text[:200]}
+    return data if isinstance(data, dict) else {"data": data}
+
+
+def _result(call: _Call[T], response: httpx.Response) -> T:
+    if response.status_code >= 300:
+        raise error_for(response.status_code, _body(response))
+    try:
+        return call.parse(response.json())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WalletUnavailable(response.status_code, message=f"wallet sent an unreadable answer: {exc}") from exc
+
+
+def _unavailable(base_url: str, exc: Exception) -> WalletUnavailable:
+    return WalletUnavailable(0, {"error": "WALLET_UNAVAILABLE", "message": f"wallet at {base_url}: {exc!r}"})
+
+
+# --------------------------------------------------------------------------- clients
+
+
+class WalletClient:
+    """Synchronous client. `WalletClient()` reads TAWA_WALLET_URL / TAWA_WALLET_TOKEN."""
+
+    def __init__(self, base_url: str | None = None, token: str | None = None, *, timeout: float = 10.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = (base_url or client_url()).rstrip("/")
+        self.token = token if token is not None else client_token()
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> WalletClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _run(self, call: _Call[T]) -> T:
+        for _ in range(IN_FLIGHT_RETRIES):
+            try:
+                response = self._http.request(call.method, call.path, json=call.json, params=call.params,
+                                              headers=_headers(self.token, call))
+            except httpx.HTTPError as exc:
+                raise _unavailable(self.base_url, exc) from exc
+            if not _in_flight(response):
+                break
+            time.sleep(IN_FLIGHT_DELAY)
+        return _result(call, response)
+
+    def create_wallet(self, org: str, *, idempotency_key: str | None = None) -> Wallet:
+        return self._run(_Calls.create_wallet(org, idempotency_key))
+
+    def get_wallet(self, wallet: str) -> Wallet:
+        return self._run(_Calls.get_wallet(wallet))
+
+    def ledger(self, wallet: str, *, limit: int = 50, cursor: str | None = None, from_: str | datetime | None = None,
+               to: str | datetime | None = None) -> LedgerPage:
+        return self._run(_Calls.ledger(wallet, limit, cursor, from_, to))
+
+    def purchase(self, wallet: str, tokens: int, *, idempotency_key: str | None = None) -> Charge:
+        return self._run(_Calls.purchase(wallet, tokens, idempotency_key))
+
+    def check_reserve(self, wallet: str, tier: str, replicas: int = 1, *,
+                      idempotency_key: str | None = None) -> ReserveCheck:
+        return self._run(_Calls.check_reserve(wallet, tier, replicas, idempotency_key))
+
+    def hosting_charge(self, wallet: str, component: str, hour: str | datetime, tokens: int, *,
+                       tier: str | None = None, pods: int | None = None, service: str | None = None,
+                       idempotency_key: str | None = None) -> Charge:
+        return self._run(_Calls.hosting_charge(wallet, component, hour, tokens, tier, pods, service, idempotency_key))
+
+    def get_bill_grants(self, wallet: str) -> BillGrants:
+        return self._run(_Calls.get_bill_grants(wallet))
+
+    def put_bill_grants(self, wallet: str, services: Sequence[str]) -> BillGrants:
+        return self._run(_Calls.put_bill_grants(wallet, services))
+
+    def hold(self, wallet: str, tokens: int, ttl_seconds: int = 300, *, idempotency_key: str | None = None) -> Hold:
+        return self._run(_Calls.hold(wallet, tokens, ttl_seconds, idempotency_key))
+
+    def settle(self, hold: str, provider: str, tokens: int, *, service: str, route: str, method: str,
+               request_id: str, idempotency_key: str | None = None) -> Settlement:
+        return self._run(_Calls.settle(hold, provider, tokens, service, route, method, request_id, idempotency_key))
+
+    def release(self, hold: str, *, idempotency_key: str | None = None) -> Hold:
+        return self._run(_Calls.release(hold, idempotency_key))
+
+    def hold_batch(self, items: Sequence[HoldRequest], *,
+                   idempotency_key: str | None = None) -> list[BatchResult[Hold]]:
+        return self._run(_Calls.hold_batch(items, idempotency_key))
+
+    def settle_batch(self, items: Sequence[SettleRequest], *,
+                     idempotency_key: str | None = None) -> list[BatchResult[Settlement]]:
+        return self._run(_Calls.settle_batch(items, idempotency_key))
+
+    def gas_events(self, *, from_: str | datetime | None = None, to: str | datetime | None = None,
+                   service: str | None = None, org: str | None = None, limit: int = 100,
+                   cursor: str | None = None) -> GasEventsPage:
+        return self._run(_Calls.gas_events(from_, to, service, org, limit, cursor))
+
+    def gas_stats(self, *, by: str = "day", from_: str | datetime | None = None, to: str | datetime | None = None,
+                  org: str | None = None, service: str | None = None) -> GasStats:
+        return self._run(_Calls.gas_stats(by, from_, to, org, service))
+
+    def integrity(self) -> Integrity:
+        return self._run(_Calls.integrity())
+
+    def healthz(self) -> dict[str, Any]:
+        return self._run(_Calls.healthz())
+
+
+class AsyncWalletClient:
+    """Asynchronous twin of `WalletClient`: same methods, awaited."""
+
+    def __init__(self, base_url: str | None = None, token: str | None = None, *, timeout: float = 10.0,
+                 transport: httpx.AsyncBaseTransport | None = None, limits: httpx.Limits | None = None) -> None:
+        self.base_url = (base_url or client_url()).rstrip("/")
+        self.token = token if token is not None else client_token()
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport,
+                                       limits=limits or httpx.Limits(max_connections=100))
+
+    async def __aenter__(self) -> AsyncWalletClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _run(self, call: _Call[T]) -> T:
+        for _ in range(IN_FLIGHT_RETRIES):
+            try:
+                response = await self._http.request(call.method, call.path, json=call.json, params=call.params,
+                                                    headers=_headers(self.token, call))
+            except httpx.HTTPError as exc:
+                raise _unavailable(self.base_url, exc) from exc
+            if not _in_flight(response):
+                break
+            await asyncio.sleep(IN_FLIGHT_DELAY)
+        return _result(call, response)
+
+    async def create_wallet(self, org: str, *, idempotency_key: str | None = None) -> Wallet:
+        return await self._run(_Calls.create_wallet(org, idempotency_key))
+
+    async def get_wallet(self, wallet: str) -> Wallet:
+        return await self._run(_Calls.get_wallet(wallet))
+
+    async def ledger(self, wallet: str, *, limit: int = 50, cursor: str | None = None,
+                     from_: str | datetime | None = None, to: str | datetime | None = None) -> LedgerPage:
+        return await self._run(_Calls.ledger(wallet, limit, cursor, from_, to))
+
+    async def purchase(self, wallet: str, tokens: int, *, idempotency_key: str | None = None) -> Charge:
+        return await self._run(_Calls.purchase(wallet, tokens, idempotency_key))
+
+    async def check_reserve(self, wallet: str, tier: str, replicas: int = 1, *,
+                            idempotency_key: str | None = None) -> ReserveCheck:
+        return await self._run(_Calls.check_reserve(wallet, tier, replicas, idempotency_key))
+
+    async def hosting_charge(self, wallet: str, component: str, hour: str | datetime, tokens: int, *,
+                             tier: str | None = None, pods: int | None = None, service: str | None = None,
+                             idempotency_key: str | None = None) -> Charge:
+        call = _Calls.hosting_charge(wallet, component, hour, tokens, tier, pods, service, idempotency_key)
+        return await self._run(call)
+
+    async def get_bill_grants(self, wallet: str) -> BillGrants:
+        return await self._run(_Calls.get_bill_grants(wallet))
+
+    async def put_bill_grants(self, wallet: str, services: Sequence[str]) -> BillGrants:
+        return await self._run(_Calls.put_bill_grants(wallet, services))
+
+    async def hold(self, wallet: str, tokens: int, ttl_seconds: int = 300, *,
+                   idempotency_key: str | None = None) -> Hold:
+        return await self._run(_Calls.hold(wallet, tokens, ttl_seconds, idempotency_key))
+
+    async def settle(self, hold: str, provider: str, tokens: int, *, service: str, route: str, method: str,
+                     request_id: str, idempotency_key: str | None = None) -> Settlement:
+        call = _Calls.settle(hold, provider, tokens, service, route, method, request_id, idempotency_key)
+        return await self._run(call)
+
+    async def release(self, hold: str, *, idempotency_key: str | None = None) -> Hold:
+        return await self._run(_Calls.release(hold, idempotency_key))
+
+    async def hold_batch(self, items: Sequence[HoldRequest], *,
+                         idempotency_key: str | None = None) -> list[BatchResult[Hold]]:
+        return await self._run(_Calls.hold_batch(items, idempotency_key))
+
+    async def settle_batch(self, items: Sequence[SettleRequest], *,
+                           idempotency_key: str | None = None) -> list[BatchResult[Settlement]]:
+        return await self._run(_Calls.settle_batch(items, idempotency_key))
+
+    async def gas_events(self, *, from_: str | datetime | None = None, to: str | datetime | None = None,
+                         service: str | None = None, org: str | None = None, limit: int = 100,
+                         cursor: str | None = None) -> GasEventsPage:
+        return await self._run(_Calls.gas_events(from_, to, service, org, limit, cursor))
+
+    async def gas_stats(self, *, by: str = "day", from_: str | datetime | None = None,
+                        to: str | datetime | None = None, org: str | None = None,
+                        service: str | None = None) -> GasStats:
+        return await self._run(_Calls.gas_stats(by, from_, to, org, service))
+
+    async def integrity(self) -> Integrity:
+        return await self._run(_Calls.integrity())
+
+    async def healthz(self) -> dict[str, Any]:
+        return await self._run(_Calls.healthz())
+
+
+__all__ = [
+    "AsyncWalletClient", "Available", "Balances", "BatchResult", "BillGrants", "Charge", "Entry", "GasEvent",
+    "GasEventsPage", "GasStats", "GasStatsGroup", "Hold", "HoldClosed", "HoldNotFound", "HoldRequest",
+    "IdempotencyConflict", "InsufficientGas", "Integrity", "InvalidRequest", "LedgerPage", "ReserveCheck",
+    "SettleRequest", "Settlement", "Transaction", "Wallet", "WalletAuthError", "WalletClient", "WalletError",
+    "WalletNotFound", "WalletUnavailable", "error_for", "wallet_id",
+]
