@@ -17,7 +17,7 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # A path of non-empty segments without whitespace, query or fragment.
 ROUTE_PATH = r"^(/[^/\s?#]+)*/?$"
 
-DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+DnsLabel = Annotated[str, Field(pattern=DNS_LABEL)]
 Transport = Literal["direct", "janus", "gateway"]
 Auth = Literal["service", "public"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

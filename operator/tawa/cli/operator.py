@@ -1,4 +1,4 @@
-"""`tawa operator` commands."""
+"""`tawa operator run`: the kopf operator for Component resources."""
 
 from __future__ import annotations
 
@@ -7,4 +7,27 @@ import click
 
 @click.group(name="operator")
 def group() -> None:
-    """operator commands."""
+    """The Component operator."""
+
+
+@group.command()
+@click.option("--namespace", "namespaces", multiple=True, help="Watch only these namespaces (default: all).")
+@click.option("--liveness", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
+@click.option("--peering", default=None, help="kopf peering name for HA (default: standalone).")
+@click.option("--priority", type=int, default=0, help="kopf peering priority of this replica.")
+@click.option("--metrics-port", type=int, default=None, envvar="TAWA_OPERATOR_METRICS_PORT",
+              help="Serve Prometheus metrics on this port.")
+def run(namespaces: tuple[str, ...], liveness: str | None, peering: str | None, priority: int,
+        metrics_port: int | None) -> None:
+    """Run the operator. Settings: TAWA_ENV, TAWA_WALLET_URL, TAWA_WALLET_TOKEN, TAWA_HOSTING_PERIOD, ..."""
+    import kopf
+    from prometheus_client import start_http_server
+
+    import tawa.controller.handlers  # noqa: F401  (registers the handlers)
+
+    if metrics_port:
+        start_http_server(metrics_port)
+    kopf.run(
+        clusterwide=not namespaces, namespaces=list(namespaces), liveness_endpoint=liveness,
+        standalone=peering is None, peering_name=peering, priority=priority,
+    )

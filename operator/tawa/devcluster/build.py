@@ -7,6 +7,7 @@ Go module proxy, once, into ``$TAWA_CACHE_DIR/k8s-<version>/bin``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -37,6 +38,9 @@ KUBE_COMMANDS = {
     "etcd": "go.etcd.io/etcd/server/v3",
 }
 BINARIES = (*KUBE_COMMANDS, "kwok")
+KWOK_STAGES = "kwok-stages.yaml"
+# kwok's own "fast" stages: nodes become Ready, pods Running and Ready at once.
+KWOK_STAGE_DIRS = ("kustomize/stage/node/fast", "kustomize/stage/pod/fast")
 
 
 def cache_root() -> Path:
@@ -109,10 +113,22 @@ def build_go_install(module_cmd: str, version: str, out: Path) -> None:
     _run(["go", "install", "-trimpath", "-ldflags", "-s -w", f"{module_cmd}@{version}"], out, env)
 
 
+def install_kwok_stages(out: Path) -> None:
+    """Copy kwok's default Stage documents out of its module into one config file."""
+    env = _go_env()
+    env["GOFLAGS"] = "-mod=mod"
+    found = subprocess.run(["go", "mod", "download", "-json", f"sigs.k8s.io/kwok@{KWOK_VERSION}"],
+                           capture_output=True, text=True, check=True, env=env, cwd=out)
+    module_dir = Path(json.loads(found.stdout)["Dir"])
+    docs = [p.read_text() for d in KWOK_STAGE_DIRS for p in sorted((module_dir / d).glob("*.yaml"))
+            if p.name != "kustomization.yaml"]
+    (out / KWOK_STAGES).write_text("\n---\n".join(docs))
+
+
 def ensure_control_plane(version: str = KUBERNETES_VERSION) -> Path:
     """Return the folder holding all control-plane binaries, building what is missing."""
     out = bin_dir(version)
-    if all((out / b).exists() for b in BINARIES):
+    if all((out / b).exists() for b in (*BINARIES, KWOK_STAGES)):
         return out
     if shutil.which("go") is None:
         raise RuntimeError("Go is required to build the local control plane (none on PATH)")
@@ -121,6 +137,8 @@ def ensure_control_plane(version: str = KUBERNETES_VERSION) -> Path:
         build_kubernetes(version, out)
     if not (out / "kwok").exists():
         build_go_install("sigs.k8s.io/kwok/cmd/kwok", KWOK_VERSION, out)
+    if not (out / KWOK_STAGES).exists():
+        install_kwok_stages(out)
     return out
 
 

@@ -1,0 +1,88 @@
+"""The objects a Component owns — ServiceAccount, Service, Deployment (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tawa.catalog.env import container_env
+from tawa.catalog.render import API_VERSION, KIND
+from tawa.catalog.validate import Component
+
+MANAGER = "tawa-operator"
+
+
+def labels(component: Component) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": component.name,
+        "app.kubernetes.io/instance": component.name,
+        "app.kubernetes.io/managed-by": MANAGER,
+        "app.kubernetes.io/part-of": "tawa",
+        "tawa.insureco.io/owner": component.spec.owner,
+        "tawa.insureco.io/tier": component.tier.name,
+    }
+
+
+def selector(component: Component) -> dict[str, str]:
+    return {"app.kubernetes.io/name": component.name, "app.kubernetes.io/instance": component.name}
+
+
+def owner_reference(name: str, uid: str) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": KIND, "name": name, "uid": uid,
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def _metadata(component: Component, namespace: str, uid: str) -> dict[str, Any]:
+    return {"name": component.name, "namespace": namespace, "labels": labels(component),
+            "ownerReferences": [owner_reference(component.name, uid)]}
+
+
+def service_account(component: Component, namespace: str, uid: str) -> dict[str, Any]:
+    """One identity per Component: Janus maps its projected token back to the owner."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(component, namespace, uid),
+            "automountServiceAccountToken": False}
+
+
+def service(component: Component, namespace: str, uid: str) -> dict[str, Any]:
+    port = component.spec.port
+    return {
+        "apiVersion": "v1", "kind": "Service", "metadata": _metadata(component, namespace, uid),
+        "spec": {"selector": selector(component),
+                 "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]},
+    }
+
+
+def deployment(
+    component: Component, namespace: str, uid: str, injected: dict[str, str], replicas: int | None = None
+) -> dict[str, Any]:
+    spec, tier = component.spec, component.tier
+    container = {
+        "name": component.name,
+        "image": spec.image,
+        "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
+        "env": container_env(injected, spec.env),
+        "resources": {"requests": {"memory": tier.memory}, "limits": {"memory": tier.memory}},
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
+                            "capabilities": {"drop": ["ALL"]}},
+    }
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(component, namespace, uid),
+        "spec": {
+            "replicas": spec.replicas if replicas is None else replicas,
+            "selector": {"matchLabels": selector(component)},
+            "template": {
+                "metadata": {"labels": labels(component)},
+                "spec": {"serviceAccountName": component.name, "containers": [container]},
+            },
+        },
+    }
+
+
+def rollout_fields(deployment_obj: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    """What, when it changes, rolls out new pods and so passes the gate: image, tier, replicas."""
+    if not deployment_obj:
+        return None
+    spec = deployment_obj.get("spec") or {}
+    template = spec.get("template") or {}
+    containers = (template.get("spec") or {}).get("containers") or [{}]
+    tier = ((template.get("metadata") or {}).get("labels") or {}).get("tawa.insureco.io/tier")
+    return containers[0].get("image"), tier, spec.get("replicas")

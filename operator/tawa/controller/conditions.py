@@ -1,0 +1,44 @@
+"""status.conditions, Kubernetes style (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: bool
+    reason: str
+    message: str
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_conditions(
+    current: Iterable[Mapping[str, Any]], updates: Iterable[Condition], generation: int | None
+) -> list[dict[str, Any]]:
+    """Apply updates; lastTransitionTime moves only when a condition's status flips."""
+    merged = {c["type"]: dict(c) for c in current}
+    for update in updates:
+        status = "True" if update.status else "False"
+        previous = merged.get(update.type, {})
+        changed = previous.get("status") != status
+        merged[update.type] = {
+            "type": update.type,
+            "status": status,
+            "reason": update.reason,
+            "message": update.message,
+            "observedGeneration": generation,
+            "lastTransitionTime": now_iso() if changed else previous.get("lastTransitionTime", now_iso()),
+        }
+    return list(merged.values())
+
+
+def condition(status: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
+    return next((c for c in (status or {}).get("conditions", []) if c.get("type") == type_), None)

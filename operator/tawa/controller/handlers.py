@@ -1,0 +1,203 @@
+"""kopf handlers for Component: reconcile (validate → env → gate → apply) and
+the hosting timer. Thin: decisions live in the pure modules beside this one."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kopf
+
+from tawa.catalog.env import TargetService, plan_env
+from tawa.catalog.problems import CatalogError
+from tawa.catalog.render import API_GROUP, PLURAL
+from tawa.catalog.validate import Component, check_component
+from tawa.controller import children, gate, hosting, kubeapi
+from tawa.controller.conditions import Condition, condition, merge_conditions
+from tawa.controller.settings import OperatorSettings
+from tawa.wallet.client import (
+    IdempotencyConflict, InsufficientGas, WalletClient, WalletNotFound, WalletUnavailable, wallet_id,
+)
+
+SETTINGS = OperatorSettings()
+RESOURCE = (API_GROUP, "v1", PLURAL)
+
+
+def _wallet() -> WalletClient:
+    return WalletClient(SETTINGS.wallet_url, SETTINGS.wallet_token, timeout=5.0)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=API_GROUP, key="last-handled-configuration")
+    settings.posting.level = 20  # INFO and above become Events
+    settings.watching.server_timeout = 270
+    settings.execution.max_workers = 16
+
+
+@kopf.index(*RESOURCE)
+def components_by_name(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, TargetService]:
+    """Where each service lives, so direct URLs follow the target Component."""
+    return {name: TargetService(namespace, int(spec.get("port") or 3000))}
+
+
+def _lookup(index: kopf.Index[str, TargetService]) -> Any:
+    def lookup(service: str) -> TargetService | None:
+        found = list(index.get(service, []))
+        return found[0] if len(found) == 1 else None
+    return lookup
+
+
+def _set_status(patch: kopf.Patch, status: dict[str, Any], generation: int, *updates: Condition,
+                **fields: Any) -> None:
+    patch.status["conditions"] = merge_conditions(status.get("conditions", []), updates, generation)
+    patch.status["observedGeneration"] = generation
+    for key, value in fields.items():
+        patch.status[key] = value
+
+
+def _validate(body: kopf.Body, patch: kopf.Patch) -> Component | None:
+    meta, status, generation = body.metadata, body.status, body.metadata.get("generation", 0)
+    try:
+        component = check_component(meta["name"], dict(meta.annotations), dict(body.spec), meta.namespace)
+        if not component.spec.image:
+            raise CatalogError([_missing_image()])
+    except CatalogError as exc:
+        message = "; ".join(str(p) for p in exc.problems)
+        kopf.warn(body, reason="InvalidSpec", message=message)
+        _set_status(patch, status, generation, Condition("Valid", False, "InvalidSpec", message))
+        return None
+    _set_status(patch, status, generation, Condition("Valid", True, "Valid", "spec is valid"),
+                tier=component.tier.name, tokensPerHour=component.tier.tokens_per_hour * component.spec.replicas)
+    return component
+
+
+def _missing_image() -> Any:
+    from tawa.catalog.problems import Problem
+
+    return Problem("spec.image", "is required to run pods: set it with `tawa deploy --image IMG`")
+
+
+def _check_gate(component: Component, body: kopf.Body, patch: kopf.Patch, retry: int) -> None:
+    """Raise TemporaryError (retry with backoff) unless the owner's wallet covers the reserve."""
+    wallet = wallet_id(component.spec.owner)
+    try:
+        with _wallet() as client:
+            check = client.check_reserve(wallet, component.tier.name, component.spec.replicas)
+    except WalletNotFound:
+        verdict = gate.wallet_not_found(component, wallet)
+    except WalletUnavailable as exc:
+        verdict = gate.wallet_unavailable(wallet, exc.message if hasattr(exc, "message") else str(exc))
+    else:
+        if check.ok:
+            _set_status(patch, body.status, body.metadata.get("generation", 0),
+                        gate.covered(wallet, check.balance, check.required))
+            return
+        verdict = gate.insufficient(component, wallet, check.balance, check.required, check.shortfall)
+    _record_gate(body, patch, verdict)
+    raise kopf.TemporaryError(verdict.message, delay=gate.retry_delay(retry, SETTINGS.gate_retry_max))
+
+
+def _record_gate(body: kopf.Body, patch: kopf.Patch, verdict: Condition) -> None:
+    previous = condition(body.status, gate.GATE)
+    if not previous or previous.get("reason") != verdict.reason or previous.get("message") != verdict.message:
+        kopf.warn(body, reason=verdict.reason, message=verdict.message)
+    # Status written straight away: kopf applies `patch` only when the handler ends,
+    # and a retrying handler must still show why it waits.
+    generation = body.metadata.get("generation", 0)
+    kubeapi.patch_component_status(body.metadata["name"], body.metadata.namespace, {
+        "conditions": merge_conditions(body.status.get("conditions", []), [verdict], generation),
+        "observedGeneration": generation,
+    })
+
+
+def _desired(component: Component, body: kopf.Body, index: kopf.Index[str, TargetService],
+             replicas: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    ns, uid = body.metadata.namespace, body.metadata.uid
+    plan = plan_env(component.spec, SETTINGS.env, _lookup(index), SETTINGS.platform_services)
+    for notice in plan.notices:
+        kopf.warn(body, reason=notice.reason, message=notice.message)
+    deployment = children.deployment(component, ns, uid, plan.variables, replicas)
+    return [children.service_account(component, ns, uid), children.service(component, ns, uid)], deployment
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, components_by_name: kopf.Index[str, TargetService],
+              **_: Any) -> None:
+    component = _validate(body, patch)
+    if component is None:
+        return  # nothing half-applied: the existing Deployment stays as it is
+    existing = kubeapi.read_deployment(component.name, body.metadata.namespace)
+    others, deployment = _desired(component, body, components_by_name)
+    if children.rollout_fields(existing) != children.rollout_fields(deployment):
+        _check_gate(component, body, patch, retry)
+    for obj in (*others, deployment):
+        kubeapi.apply(obj)
+    kopf.info(body, reason="Applied", message=f"Deployment {component.name} applied "
+              f"({component.spec.replicas} × {component.tier.name}, image {component.spec.image})")
+
+
+@kopf.timer(*RESOURCE, interval=SETTINGS.timer_interval, initial_delay=SETTINGS.timer_interval / 2)
+def hosting_tick(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Report readiness, then charge every hosting bucket not charged yet."""
+    meta, status = body.metadata, body.status
+    try:
+        component = check_component(meta["name"], dict(meta.annotations), dict(body.spec), meta.namespace)
+    except CatalogError:
+        return
+    deployment = kubeapi.read_deployment(component.name, meta.namespace)
+    ready = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
+    desired = int(((deployment or {}).get("spec") or {}).get("replicas") or 0)
+    generation = meta.get("generation", 0)
+    updates = [Condition("Ready", deployment is not None and ready >= max(desired, 1) and desired > 0,
+                         "PodsReady" if ready else "NoReadyPods",
+                         f"{ready}/{desired} pods ready" if deployment else "no Deployment yet")]
+    fields: dict[str, Any] = {"ready": f"{ready}/{desired}", "readyReplicas": ready, "replicas": desired}
+    if ready > 0:
+        updates += _charge(component, body, ready, fields)
+    _set_status(patch, status, generation, *updates, **fields)
+
+
+def _charge(component: Component, body: kopf.Body, ready: int, fields: dict[str, Any]) -> list[Condition]:
+    status, uid = body.status, body.metadata.uid
+    due = hosting.buckets_due(status.get("lastChargedHour"), time.time(), SETTINGS.hosting_period,
+                              SETTINGS.catch_up_buckets)
+    tokens = component.tier.tokens_per_hour * ready
+    name = f"{body.metadata.namespace}/{component.name}"
+    wallet = wallet_id(component.spec.owner)
+    unpaid: list[str] = []
+    with _wallet() as client:
+        for bucket in due:
+            try:
+                client.hosting_charge(wallet, name, bucket, tokens, tier=component.tier.name, pods=ready,
+                                      service=component.name, idempotency_key=hosting.idempotency_key(uid, bucket))
+            except IdempotencyConflict:
+                pass  # another replica charged this bucket (with its own pod count): charged once
+            except InsufficientGas:
+                unpaid.append(bucket)
+                continue
+            except (WalletUnavailable, WalletNotFound) as exc:
+                kopf.warn(body, reason="HostingDeferred", message=f"hosting charge for {bucket} deferred: {exc}")
+                break
+            if not unpaid:
+                fields["lastChargedHour"] = bucket
+    fields["unpaidTokens"] = tokens * len(unpaid)
+    return _gas_condition(body, unpaid, tokens)
+
+
+def _gas_condition(body: kopf.Body, unpaid: list[str], tokens: int) -> list[Condition]:
+    was_exhausted = (condition(body.status, "GasExhausted") or {}).get("status") == "True"
+    if unpaid:
+        owed = tokens * len(unpaid)
+        message = (f"hosting unpaid: {owed:,} tokens for {len(unpaid)} hour(s) from {unpaid[0]}; "
+                   f"buy tokens (tawa wallet buy {body.spec.get('owner')}) and the charge is retried")
+        if not was_exhausted:
+            kopf.warn(body, reason="HostingUnpaid", message=message)
+        return [Condition("GasExhausted", True, "HostingUnpaid", message)]
+    if was_exhausted:
+        kopf.info(body, reason="HostingCharged", message="hosting is paid up again")
+    return [Condition("GasExhausted", False, "HostingCharged", "hosting charges are paid")]

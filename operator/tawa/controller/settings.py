@@ -1,0 +1,26 @@
+"""Operator settings, from TAWA_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tawa.catalog.env import DEFAULT_PLATFORM_SERVICES
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TAWA_", extra="ignore")
+
+    env: str = Field("prod", description="Platform environment: {service}-{env} namespaces, janus-{env}.")
+    wallet_url: str = "http://127.0.0.1:8081"
+    wallet_token: str = ""
+    hosting_period: float = Field(3600.0, gt=0, description="Seconds per hosting bucket ('hour').")
+    gate_retry_max: float = Field(60.0, gt=0, description="Cap of the closed-gate retry backoff, seconds.")
+    platform_services: tuple[str, ...] = DEFAULT_PLATFORM_SERVICES
+    suspend_after: float | None = Field(None, description="Scale to 0 after this many seconds unpaid; off by default.")
+    catch_up_buckets: int = Field(24, ge=1)
+
+    @property
+    def timer_interval(self) -> float:
+        """Tick often enough that a bucket is charged soon after it starts."""
+        return max(0.5, min(60.0, self.hosting_period / 5))

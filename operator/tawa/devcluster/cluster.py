@@ -1,0 +1,174 @@
+"""A local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok (fake nodes, so Deployments get Running pods).
+
+Used by `tawa dev up` and the test fixtures. `KUBEBUILDER_ASSETS` (envtest's
+etcd + kube-apiserver) is honoured for the binaries; with it there are no
+controllers, so pods never appear.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import ssl
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tawa.devcluster.build import KWOK_STAGES, ensure_control_plane
+from tawa.devcluster.processes import Process, free_port, wait_until
+
+FAKE_NODE = "kwok-node-0"
+
+
+@dataclass
+class ControlPlane:
+    workdir: Path
+    kubeconfig: Path
+    server: str
+    token: str
+    processes: list[Process] = field(default_factory=list)
+
+    def process(self, name: str) -> Process:
+        return next(p for p in self.processes if p.name == name)
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+
+    def logs(self) -> Path:
+        return self.workdir / "logs"
+
+
+def _write_service_account_key(path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+
+
+def _kubeconfig(server: str, token: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1", "kind": "Config", "current-context": "tawa-dev",
+        "clusters": [{"name": "tawa-dev", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [{"name": "tawa-dev", "context": {"cluster": "tawa-dev", "user": "admin"}}],
+    }
+
+
+def _get(url: str, token: str | None = None) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    context = ssl._create_unverified_context()  # the dev apiserver's self-signed certificate
+    with urllib.request.urlopen(request, timeout=2, context=context) as response:
+        return int(response.status)
+
+
+def _binaries() -> Path:
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    return Path(assets) if assets else ensure_control_plane()
+
+
+def _apiserver_argv(bins: Path, work: Path, etcd_url: str, port: int, sa_key: Path) -> list[str]:
+    return [
+        str(bins / "kube-apiserver"),
+        f"--etcd-servers={etcd_url}", f"--secure-port={port}", "--bind-address=127.0.0.1",
+        f"--cert-dir={work / 'pki'}", f"--token-auth-file={work / 'tokens.csv'}",
+        "--authorization-mode=Node,RBAC", "--service-cluster-ip-range=10.96.0.0/16",
+        f"--service-account-key-file={sa_key}", f"--service-account-signing-key-file={sa_key}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        "--api-audiences=https://kubernetes.default.svc.cluster.local,janus",
+        "--allow-privileged=true", "--profiling=false", "--endpoint-reconciler-type=none",
+    ]
+
+
+def _component_argv(bins: Path, name: str, kubeconfig: Path, port: int, extra: list[str]) -> list[str]:
+    return [
+        str(bins / name), f"--kubeconfig={kubeconfig}", "--leader-elect=false",
+        f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
+        f"--secure-port={port}", "--bind-address=127.0.0.1", *extra,
+    ]
+
+
+def _fake_node() -> dict[str, object]:
+    capacity = {"cpu": "64", "memory": "512Gi", "pods": "2000"}
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": FAKE_NODE,
+                     "annotations": {"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
+                     "labels": {"type": "kwok", "kubernetes.io/hostname": FAKE_NODE, "kubernetes.io/os": "linux"}},
+        "status": {"allocatable": capacity, "capacity": capacity},
+    }
+
+
+def start_control_plane(workdir: Path, *, with_nodes: bool = True, timeout: float = 120.0) -> ControlPlane:
+    """Start every component under `workdir`, waiting until each is ready."""
+    bins = _binaries()
+    workdir.mkdir(parents=True, exist_ok=True)
+    logs = workdir / "logs"
+    token = secrets.token_hex(16)
+    (workdir / "tokens.csv").write_text(f'{token},admin,admin-uid,"system:masters"\n')
+    sa_key = workdir / "sa.key"
+    _write_service_account_key(sa_key)
+
+    etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+    etcd_url = f"http://127.0.0.1:{etcd_port}"
+    server = f"https://127.0.0.1:{api_port}"
+    kubeconfig = workdir / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(_kubeconfig(server, token)))
+    kubeconfig.chmod(0o600)
+    plane = ControlPlane(workdir, kubeconfig, server, token)
+    try:
+        etcd = Process("etcd", [
+            str(bins / "etcd"), f"--data-dir={workdir / 'etcd'}", f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}", f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+            "--unsafe-no-fsync", "--log-level=warn",
+        ], logs / "etcd.log").start()
+        plane.processes.append(etcd)
+        wait_until(lambda: _get(f"{etcd_url}/health") == 200, "etcd", timeout, etcd)
+
+        apiserver = Process("kube-apiserver", _apiserver_argv(bins, workdir, etcd_url, api_port, sa_key),
+                            logs / "kube-apiserver.log").start()
+        plane.processes.append(apiserver)
+        wait_until(lambda: _get(f"{server}/readyz", token) == 200, "kube-apiserver /readyz", timeout, apiserver)
+        if with_nodes and (bins / "kube-controller-manager").exists():
+            _start_controllers(plane, bins, sa_key, timeout)
+    except BaseException:
+        plane.stop()
+        raise
+    return plane
+
+
+def _start_controllers(plane: ControlPlane, bins: Path, sa_key: Path, timeout: float) -> None:
+    logs, kubeconfig = plane.logs(), plane.kubeconfig
+    plane.processes.append(Process("kube-controller-manager", _component_argv(
+        bins, "kube-controller-manager", kubeconfig, free_port(),
+        [f"--service-account-private-key-file={sa_key}", "--use-service-account-credentials=false",
+         "--controllers=*,-node-ipam-controller,-node-lifecycle-controller"],
+    ), logs / "kube-controller-manager.log").start())
+    plane.processes.append(Process("kube-scheduler", _component_argv(
+        bins, "kube-scheduler", kubeconfig, free_port(), []), logs / "kube-scheduler.log").start())
+    plane.processes.append(Process("kwok", [
+        str(bins / "kwok"), f"--kubeconfig={kubeconfig}", f"--config={bins / KWOK_STAGES}",
+        "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        f"--server-address=127.0.0.1:{free_port()}", "--cidr=10.244.0.1/16", "--node-ip=10.244.0.1",
+    ], logs / "kwok.log").start())
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    client.CoreV1Api(api).create_node(_fake_node())
+    core = client.CoreV1Api(api)
+    manager = plane.process("kube-controller-manager")
+    wait_until(lambda: bool(core.read_namespaced_service_account("default", "default")),
+               "kube-controller-manager (the default ServiceAccount)", timeout, manager)
+    wait_until(lambda: _node_ready(core), "kwok to mark the fake node Ready", timeout, plane.process("kwok"))
+    # Admission tainted the node not-ready at creation; the node-lifecycle controller,
+    # which would lift it, is off (kwok's fake node sends no heartbeats).
+    core.patch_node(FAKE_NODE, {"spec": {"taints": []}})
+
+
+def _node_ready(core: object) -> bool:
+    node = core.read_node(FAKE_NODE)  # type: ignore[attr-defined]
+    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])

@@ -1,0 +1,86 @@
+"""Child processes with their logs kept, started and stopped as one group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Process:
+    name: str
+    argv: Sequence[str]
+    log: Path
+    env: dict[str, str] | None = None
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> Process:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.popen = subprocess.Popen(
+                list(self.argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env, start_new_session=True,
+            )
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+        if not self.alive():
+            return
+        assert self.popen is not None
+        try:
+            os.killpg(self.popen.pid, sig)
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        """kill -9: no chance to clean up, as in a crash."""
+        self.stop(timeout=5.0, sig=signal.SIGKILL)
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float, watch: Process | None = None) -> None:
+    """Poll `check` until it is true; fail early, with the log, if `watch` dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if watch is not None and not watch.alive():
+            raise StartupError(f"{watch.name} exited while waiting for {what}; its log:\n{watch.tail()}")
+        try:
+            if check():
+                return
+        except Exception:  # not up yet: connection refused, 503, ...
+            pass
+        time.sleep(0.2)
+    tail = f"; {watch.name}'s log:\n{watch.tail()}" if watch else ""
+    raise StartupError(f"timed out after {timeout:.0f}s waiting for {what}{tail}")
