@@ -1,10 +1,179 @@
-"""`tawa wallet` commands."""
+"""`tawa wallet`: run the wallet service, and look at or top up an org's wallet.
+
+Client commands read `--wallet-url` / TAWA_WALLET_URL (default http://127.0.0.1:8081)
+and TAWA_WALLET_TOKEN. Exit codes: 0 ok, 1 refused (e.g. 402, unknown wallet,
+wallet unreachable), 2 bad input.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
+
+from tawa.cli.output import EXIT_BAD_INPUT, EXIT_REFUSED, fail, json_option, print_json, print_table, tokens
+from tawa.wallet.settings import DEFAULT_PORT, DEFAULT_URL, MAX_TOKENS, default_database_url
+
+T = TypeVar("T")
+PRESETS = (10_000, 25_000, 50_000, 100_000)
 
 
 @click.group(name="wallet")
-def group() -> None:
-    """wallet commands."""
+@click.option("--wallet-url", envvar="TAWA_WALLET_URL", default=DEFAULT_URL, show_default=True,
+              help="Wallet service URL (TAWA_WALLET_URL).")
+@click.pass_context
+def group(ctx: click.Context, wallet_url: str) -> None:
+    """Gas wallets: balance, ledger, buying tokens, and the wallet service itself."""
+    ctx.obj = {"wallet_url": wallet_url}
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@click.command()
+@click.option("--port", type=int, default=DEFAULT_PORT, envvar="TAWA_WALLET_PORT", show_default=True)
+@click.option("--host", default="127.0.0.1", envvar="TAWA_WALLET_HOST", show_default=True,
+              help="Address to listen on (0.0.0.0 in a container).")
+@click.option("--database-url", envvar="TAWA_WALLET_DATABASE_URL", default=None,
+              help="sqlite:///PATH (default: wallet.db under ${TAWA_DATA_DIR:-~/.local/share/tawa}) "
+                   "or postgresql://USER:PASS@HOST/DB.")
+@click.option("--insecure-no-auth", is_flag=True, envvar="TAWA_WALLET_INSECURE_NO_AUTH",
+              help="Start without TAWA_WALLET_TOKEN: anyone who can reach the port can spend. Local use only.")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve(port: int, host: str, database_url: str | None, insecure_no_auth: bool, log_level: str) -> None:
+    """Run the wallet HTTP service (migrates the database first)."""
+    import uvicorn
+
+    from tawa.wallet.app import create_app
+    from tawa.wallet.settings import ServerSettings
+
+    try:
+        settings = ServerSettings.from_env(database_url=database_url or default_database_url(),
+                                           insecure_no_auth=insecure_no_auth or None)
+    except ValueError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+    if settings.insecure_no_auth and not settings.token:
+        click.echo("warning: --insecure-no-auth: this wallet accepts every request without a token", err=True)
+    app = create_app(settings)
+    click.echo(f"wallet listening on http://{host}:{port} ({app.state.store.dialect})", err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+group.add_command(serve)
+
+
+# --------------------------------------------------------------------------- client commands
+
+
+def _org(org: str | None) -> str:
+    org = org or os.environ.get("TAWA_ORG")
+    if not org:
+        fail("name the org (tawa wallet balance ORG), or set TAWA_ORG", EXIT_BAD_INPUT)
+    return org
+
+
+def _call(ctx: click.Context, fn: Callable[[Any], T]) -> T:
+    """Run a client call, turning wallet errors into one line on stderr and an exit code."""
+    from tawa.wallet.client import InvalidRequest, WalletClient, WalletError
+
+    try:
+        with WalletClient(ctx.obj["wallet_url"]) as client:
+            return fn(client)
+    except InvalidRequest as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+    except WalletError as exc:
+        fail(str(exc), EXIT_REFUSED)
+
+
+def _wallet_rows(w: Any) -> list[tuple[str, str]]:
+    return [("intro", tokens(w.balances.intro)), ("purchased", tokens(w.balances.purchased)),
+            ("earned", tokens(w.balances.earned)), ("held (API gas reserved)", tokens(w.held)),
+            ("total", tokens(w.total)), ("available for hosting", tokens(w.available.hosting)),
+            ("available for API gas", tokens(w.available.api))]
+
+
+@group.command()
+@click.argument("org", required=False)
+@json_option
+@click.pass_context
+def balance(ctx: click.Context, org: str | None, as_json: bool) -> None:
+    """An org's balance by token type (intro pays hosting only)."""
+    from dataclasses import asdict
+
+    w = _call(ctx, lambda c: c.get_wallet(_org(org)))
+    if as_json:
+        print_json(asdict(w))
+        return
+    print_table(("", "TOKENS"), _wallet_rows(w), title=f"{w.id} (1 token = $0.01)")
+
+
+@group.command()
+@click.argument("org", required=False)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@json_option
+@click.pass_context
+def ledger(ctx: click.Context, org: str | None, limit: int, as_json: bool) -> None:
+    """Recent transactions, newest first, and which token type paid for each."""
+    page = _call(ctx, lambda c: c.ledger(_org(org), limit=limit))
+    if as_json:
+        from dataclasses import asdict
+
+        print_json({"wallet": page.wallet, "nextCursor": page.next_cursor,
+                    "transactions": [asdict(t) | {"time": t.time.isoformat() if t.time else None}
+                                     for t in page.transactions]})
+        return
+    mine = [(t.time.strftime("%Y-%m-%d %H:%M:%S") if t.time else "", t.type, tokens(t.amount),
+             t.details.get("service") or t.details.get("component") or t.counterparty or "",
+             ", ".join(f"{e.token_type} {e.amount:+,}" for e in t.entries if e.wallet == page.wallet)
+             or "(reservation)") for t in page.transactions]
+    print_table(("TIME (UTC)", "TYPE", "AMOUNT", "FOR", "THIS WALLET"), mine, title=page.wallet)
+
+
+def parse_tokens(value: str) -> int:
+    """`10000`, `10,000` or `10_000` → 10000; anything else is bad input."""
+    cleaned = value.replace(",", "").replace("_", "").strip()
+    if not cleaned.isdigit() or not 1 <= int(cleaned) <= MAX_TOKENS:
+        fail(f"TOKENS must be a whole number of tokens from 1 to {MAX_TOKENS:,}; got {value!r}", EXIT_BAD_INPUT)
+    return int(cleaned)
+
+
+def _ask_tokens() -> int:
+    for i, preset in enumerate(PRESETS, 1):
+        click.echo(f"  {i}) {tokens(preset)} tokens (${preset // 100:,})")
+    click.echo(f"  {len(PRESETS) + 1}) another amount")
+    choice = click.prompt("Buy", type=click.IntRange(1, len(PRESETS) + 1), default=1)
+    if choice <= len(PRESETS):
+        return PRESETS[choice - 1]
+    return parse_tokens(click.prompt("Tokens", type=str))
+
+
+@group.command()
+@click.argument("org", required=False)
+@click.argument("amount", metavar="[TOKENS]", required=False)
+@click.option("--idempotency-key", help="Reuse to retry a purchase safely (default: a new key).")
+@json_option
+@click.pass_context
+def buy(ctx: click.Context, org: str | None, amount: str | None, idempotency_key: str | None,
+        as_json: bool) -> None:
+    """Buy tokens: 10,000 / 25,000 / 50,000 / 100,000 or any amount (1 token = $0.01)."""
+    org = _org(org)
+    if amount is None:
+        if not sys.stdin.isatty():
+            fail("TOKENS is required when not interactive, e.g. tawa wallet buy ORG 10000", EXIT_BAD_INPUT)
+        n = _ask_tokens()
+    else:
+        n = parse_tokens(amount)
+    key = idempotency_key or f"cli-buy/{uuid.uuid4()}"
+    charge = _call(ctx, lambda c: c.purchase(org, n, idempotency_key=key))
+    if as_json:
+        from dataclasses import asdict
+
+        print_json({"transaction": charge.transaction.id, "tokens": n, "wallet": asdict(charge.wallet)})
+        return
+    click.echo(f"bought {tokens(n)} tokens (${n / 100:,.2f}) for {charge.wallet.id}: "
+               f"purchased {tokens(charge.wallet.balances.purchased)}, total {tokens(charge.wallet.total)}")

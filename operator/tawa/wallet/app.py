@@ -1,0 +1,386 @@
+"""The wallet HTTP app (FastAPI): `create_app(settings)`.
+
+Every POST needs an `Idempotency-Key` header (batch items carry their own keys
+as well). Mutations need `Authorization: Bearer $TAWA_WALLET_TOKEN`; reads too
+unless `TAWA_WALLET_OPEN_READS=true`. Errors are JSON:
+`{"error": "UPPER_SNAKE_CODE", "message": ..., "field": ...}`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tawa import __version__
+from tawa.wallet import domain as d
+from tawa.wallet import models as m
+from tawa.wallet.settings import MAX_BATCH, ServerSettings
+from tawa.wallet.store import Store, parse_time
+
+log = logging.getLogger("tawa.wallet")
+PUBLIC_PATHS = {"/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+AMOUNT_FIELDS = {"tokens", "replicas", "ttlSeconds", "pods"}
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
+                                       description="Required: a replay returns the first answer")]
+
+
+def error(status: int, code: str, message: str, field: str | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse(d.Refusal(status, code, message, field, **extra).body(), status_code=status)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("wallet_http_requests_total", "HTTP requests", ["method", "route", "status"],
+                                registry=r)
+        self.latency = Histogram("wallet_http_request_seconds", "HTTP request latency", ["route"], registry=r)
+        self.commands = Counter("wallet_commands_total", "Ledger commands by outcome", ["kind", "status"],
+                                registry=r)
+        self.tokens = Counter("wallet_gas_tokens_total", "Tokens moved by successful commands", ["kind"],
+                              registry=r)
+        self.batch = Histogram("wallet_batch_items", "Items per batch call", ["kind"], registry=r,
+                               buckets=(1, 10, 50, 100, 250, 500, 1000))
+        self.expired = Counter("wallet_holds_expired_total", "Holds expired by the sweep", registry=r)
+
+    def record(self, items: list[tuple[str, d.Command]], outcomes: list[d.Outcome]) -> None:
+        for (_, cmd), out in zip(items, outcomes, strict=True):
+            self.commands.labels(cmd.kind, str(out.status)).inc()
+            amount = getattr(cmd, "tokens", None)
+            if out.ok and isinstance(amount, int):
+                self.tokens.labels(cmd.kind).inc(amount)
+
+
+class AuthAndMetrics:
+    """Bearer-token check (constant-time) and request metrics, as one pure ASGI layer."""
+
+    def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: Metrics) -> None:
+        self.app, self.settings, self.metrics = app, settings, metrics
+        self.token = (settings.token or "").encode()
+
+    def refusal(self, scope: Scope) -> JSONResponse | None:
+        path, method = scope["path"], scope["method"]
+        if self.settings.insecure_no_auth and not self.token:
+            return None
+        if path in PUBLIC_PATHS or (method in ("GET", "HEAD") and self.settings.open_reads):
+            return None
+        header = dict(scope["headers"]).get(b"authorization", b"")
+        scheme, _, given = header.partition(b" ")
+        if not header or scheme.lower() != b"bearer":
+            resp = error(401, "UNAUTHENTICATED", "Authorization: send 'Authorization: Bearer <TAWA_WALLET_TOKEN>'",
+                         "Authorization")
+            resp.headers["WWW-Authenticate"] = "Bearer"
+            return resp
+        if not hmac.compare_digest(given.strip(), self.token):
+            return error(403, "FORBIDDEN", "Authorization: the bearer token is not this wallet's "
+                         "TAWA_WALLET_TOKEN; check the token you were given", "Authorization")
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send_status)
+        else:
+            await self.app(scope, receive, send_status)
+        route = getattr(scope.get("route"), "path", "unmatched")
+        self.metrics.requests.labels(scope["method"], route, str(status[0])).inc()
+        self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _validation_response(exc: RequestValidationError) -> JSONResponse:
+    err = exc.errors()[0]
+    if err.get("type") == "json_invalid":
+        return error(400, "INVALID_JSON", "body: the request body is not valid JSON; send a JSON object", "body")
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or "body"
+    if tuple(err.get("loc", ())) == ("body",):
+        return error(400, "INVALID_JSON", "body: send a JSON object with Content-Type: application/json", "body")
+    if err.get("type") == "missing":
+        return error(422, "MISSING_FIELD", f"{field}: this field is required", field)
+    if loc and loc[-1] in AMOUNT_FIELDS:
+        return error(422, "INVALID_AMOUNT", f"{field}: {err.get('msg')}; send a whole number (no quotes, "
+                     f"no fraction), at least 1 and at most {d.MAX_TOKENS}", field)
+    return error(422, "INVALID_FIELD", f"{field}: {err.get('msg')}", field)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_response(exc)
+
+    @app.exception_handler(d.Refusal)
+    async def _refused(_: Request, exc: d.Refusal) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        return error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(DBAPIError)
+    async def _db(_: Request, exc: DBAPIError) -> JSONResponse:
+        log.error("database error: %s", exc)
+        return error(503, "DATABASE_UNAVAILABLE", "the wallet's database did not answer; retry shortly")
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    models: dict[int, type] = {402: m.InsufficientGasOut}
+    base = {401, 403, 422, *codes}
+    return {c: {"model": models.get(c, m.ErrorOut)} for c in sorted(base)}
+
+
+POST_ERRORS = (400, 409)
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
+                                 description=app.description)
+            schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            for path, ops in schema["paths"].items():
+                if path not in PUBLIC_PATHS:
+                    for op in ops.values():
+                        op["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return build
+
+
+def _batch_body(model: type[m._In]) -> dict[str, Any]:
+    item = model.model_json_schema(by_alias=True)
+    body = {"type": "object", "required": ["items"], "properties": {
+        "items": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": item}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+
+
+# --------------------------------------------------------------------------- batch parsing
+
+
+def _item_command(kind: str, item: Any) -> tuple[str, d.Command] | d.Outcome:
+    """A batch item → (key, command), or the 4xx outcome for a malformed item."""
+    if not isinstance(item, dict):
+        return d.Outcome(422, d.Refusal(422, "INVALID_FIELD", "items: every item must be a JSON object",
+                                        "items").body())
+    key = item.get("key")
+    if not isinstance(key, str) or not 0 < len(key) <= 255:
+        return d.Outcome(422, d.Refusal(422, "INVALID_FIELD", "key: every item needs its own idempotency key, "
+                                        "a string of 1 to 255 characters", "key").body())
+    names = ("wallet", "tokens") if kind == "hold" else (
+        "hold", "provider", "tokens", "service", "route", "method", "requestId")
+    for name in names:
+        if name not in item:
+            return d.Outcome(422, d.Refusal(422, "MISSING_FIELD", f"{name}: this field is required", name).body())
+    for name in (n for n in names if n != "tokens"):
+        if not isinstance(item[name], str):
+            return d.Outcome(422, d.Refusal(422, "INVALID_FIELD", f"{name}: must be a string", name).body())
+    if kind == "hold":
+        return key, d.PlaceHold(item["wallet"], item["tokens"], item.get("ttlSeconds", 300))
+    return key, d.Settle(item["hold"], item["provider"], item["tokens"], item["service"], item["route"],
+                         item["method"], item["requestId"])
+
+
+# --------------------------------------------------------------------------- app
+
+
+def create_app(settings: ServerSettings | None = None, store: Store | None = None) -> FastAPI:
+    settings = settings or ServerSettings.from_env()
+    store = store or Store(settings.database_url)  # runs the migrations
+    metrics = Metrics()
+    stop = threading.Event()
+
+    def sweeper() -> None:
+        while not stop.wait(settings.sweep_seconds):
+            try:
+                metrics.expired.inc(store.sweep(settings.idempotency_hours))
+            except Exception:  # keep sweeping; the next round retries
+                log.exception("hold sweep failed")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        thread = threading.Thread(target=sweeper, name="wallet-sweep", daemon=True)
+        thread.start()
+        yield
+        stop.set()
+        thread.join(timeout=5)
+        store.close()
+
+    app = FastAPI(title="Tawa wallet", version=__version__, lifespan=lifespan,
+                  description="Prepaid gas: a double-entry ledger with intro, purchased and earned tokens.")
+    app.state.store, app.state.settings, app.state.metrics = store, settings, metrics
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(AuthAndMetrics, settings=settings, metrics=metrics)  # type: ignore[arg-type]
+    _install_error_handlers(app)
+
+    def run(key: str | None, cmd: d.Command) -> JSONResponse:
+        if not key:
+            return error(400, "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key: this header is required on every "
+                         "POST; send a unique key per operation and reuse it only to retry", "Idempotency-Key")
+        items = [(key, cmd)]
+        outcomes = store.apply(items)
+        metrics.record(items, outcomes)
+        return JSONResponse(outcomes[0].body, status_code=outcomes[0].status)
+
+    async def run_batch(request: Request, key: str | None, kind: str) -> JSONResponse:
+        if not key:
+            return run(None, d.Release(""))
+        try:
+            payload = json.loads(await request.body())
+        except ValueError:
+            return error(400, "INVALID_JSON", "body: the request body is not valid JSON; send a JSON object", "body")
+        items = payload.get("items") if isinstance(payload, dict) else None
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+            return error(422, "INVALID_FIELD", f"items: send a list of 1 to {MAX_BATCH} items", "items")
+        parsed = [_item_command(kind, item) for item in items]
+        todo = [p for p in parsed if isinstance(p, tuple)]
+        done = iter(await run_in_threadpool(store.apply, todo) if todo else [])
+        metrics.batch.labels(kind).observe(len(items))
+        results = []
+        for item, p in zip(items, parsed, strict=True):
+            out = next(done) if isinstance(p, tuple) else p
+            item_key = item.get("key") if isinstance(item, dict) and isinstance(item.get("key"), str) else ""
+            results.append({"key": item_key, "status": out.status, "body": out.body})
+        metrics.record(todo, [d.Outcome(r["status"], r["body"]) for r, p in zip(results, parsed, strict=True)
+                              if isinstance(p, tuple)])
+        return JSONResponse({"results": results})
+
+    @app.get("/healthz", response_model=m.HealthOut, responses={503: {"model": m.ErrorOut}})
+    def healthz() -> JSONResponse:
+        store.ping()
+        return JSONResponse({"status": "ok", "database": store.dialect, "version": __version__})
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/wallets", status_code=201, response_model=m.WalletOut,
+              responses={200: {"model": m.WalletOut, "description": "Already existed (no second grant)"},
+                         **_responses(*POST_ERRORS)})
+    def create_wallet(body: m.CreateWalletIn, key: IdemKey = None) -> JSONResponse:
+        return run(key, d.CreateWallet(body.org))
+
+    @app.get("/v1/wallets/{wallet_id}", response_model=m.WalletOut, responses=_responses(404))
+    def get_wallet(wallet_id: str) -> JSONResponse:
+        return JSONResponse(store.get_wallet(wallet_id))
+
+    @app.get("/v1/wallets/{wallet_id}/ledger", response_model=m.LedgerOut, responses=_responses(404))
+    def ledger(wallet_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 50, cursor: str | None = None,
+               from_: Annotated[str | None, Query(alias="from")] = None, to: str | None = None) -> JSONResponse:
+        return JSONResponse(store.ledger(wallet_id, limit, _cursor(cursor), parse_time(from_, "from"),
+                                         parse_time(to, "to", end=True)))
+
+    @app.post("/v1/wallets/{wallet_id}/purchases", status_code=201, response_model=m.ChargeOut,
+              responses=_responses(404, *POST_ERRORS))
+    def purchase(wallet_id: str, body: m.PurchaseIn, key: IdemKey = None) -> JSONResponse:
+        return run(key, d.Purchase(wallet_id, body.tokens))
+
+    @app.post("/v1/wallets/{wallet_id}/check-reserve", response_model=m.ReserveOut,
+              responses=_responses(404, *POST_ERRORS))
+    def check_reserve(wallet_id: str, body: m.CheckReserveIn, key: IdemKey = None) -> JSONResponse:
+        return run(key, d.CheckReserve(wallet_id, body.tier, body.replicas))
+
+    @app.post("/v1/wallets/{wallet_id}/hosting-charges", status_code=201, response_model=m.ChargeOut,
+              responses=_responses(402, 404, *POST_ERRORS))
+    def hosting_charge(wallet_id: str, body: m.HostingChargeIn, key: IdemKey = None) -> JSONResponse:
+        return run(key, d.HostingCharge(wallet_id, body.component, body.hour, body.tokens, body.tier, body.pods,
+                                        body.service))
+
+    @app.get("/v1/wallets/{wallet_id}/bill-grants", response_model=m.BillGrantsOut, responses=_responses(404))
+    def get_bill_grants(wallet_id: str) -> JSONResponse:
+        return JSONResponse(store.get_bill_grants(wallet_id))
+
+    @app.put("/v1/wallets/{wallet_id}/bill-grants", response_model=m.BillGrantsOut, responses=_responses(404))
+    def put_bill_grants(wallet_id: str, body: m.BillGrantsIn) -> JSONResponse:
+        return JSONResponse(store.put_bill_grants(wallet_id, body.services))
+
+    @app.post("/v1/holds", status_code=201, response_model=m.HoldOut, responses=_responses(402, 404, *POST_ERRORS))
+    def hold(body: m.HoldIn, key: IdemKey = None) -> JSONResponse:
+        return run(key, d.PlaceHold(body.wallet, body.tokens, body.ttl_seconds))
+
+    @app.post("/v1/holds/batch", response_model=m.BatchOut, responses=_responses(*POST_ERRORS),
+              openapi_extra=_batch_body(m.HoldBatchItem))
+    async def hold_batch(request: Request, key: IdemKey = None) -> JSONResponse:
+        return await run_batch(request, key, "hold")
+
+    @app.post("/v1/holds/{hold_id}/settle", response_model=m.SettlementOut,
+              responses=_responses(404, *POST_ERRORS))
+    def settle(hold_id: str, body: m.SettleIn, key: IdemKey = None) -> JSONResponse:
+        return run(key, d.Settle(hold_id, body.provider, body.tokens, body.service, body.route, body.method,
+                                 body.request_id))
+
+    @app.post("/v1/holds/{hold_id}/release", response_model=m.HoldOut, responses=_responses(404, *POST_ERRORS))
+    def release(hold_id: str, key: IdemKey = None) -> JSONResponse:
+        return run(key, d.Release(hold_id))
+
+    @app.post("/v1/settlements/batch", response_model=m.BatchOut, responses=_responses(*POST_ERRORS),
+              openapi_extra=_batch_body(m.SettleBatchItem))
+    async def settle_batch(request: Request, key: IdemKey = None) -> JSONResponse:
+        return await run_batch(request, key, "settle")
+
+    @app.get("/v1/gas/events", response_model=m.GasEventsOut, responses=_responses())
+    def events(from_: Annotated[str | None, Query(alias="from")] = None, to: str | None = None,
+               service: str | None = None, org: str | None = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100, cursor: str | None = None) -> JSONResponse:
+        return JSONResponse(store.gas_events(start=parse_time(from_, "from"), end=parse_time(to, "to", end=True),
+                                             service=service, org=org, limit=limit, cursor=_cursor(cursor)))
+
+    @app.get("/v1/gas/stats", response_model=m.GasStatsOut, responses=_responses())
+    def stats(by: Literal["day", "service"] = "day", from_: Annotated[str | None, Query(alias="from")] = None,
+              to: str | None = None, org: str | None = None, service: str | None = None) -> JSONResponse:
+        return JSONResponse(store.gas_stats(by=by, start=parse_time(from_, "from"),
+                                            end=parse_time(to, "to", end=True), service=service, org=org))
+
+    @app.get("/v1/admin/integrity", response_model=m.IntegrityOut, responses=_responses())
+    def integrity() -> JSONResponse:
+        return JSONResponse(store.integrity())
+
+    return app
+
+
+def _cursor(cursor: str | None) -> int | None:
+    if cursor is None or cursor == "":
+        return None
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise d.Refusal(422, "INVALID_CURSOR", "cursor: pass back the nextCursor of the previous page", "cursor")
+    return int(cursor)

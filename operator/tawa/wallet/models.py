@@ -1,0 +1,240 @@
+"""Pydantic models at the HTTP edge: request bodies (strict) and documented responses.
+
+Amounts are strict integers: `5.0`, `"5"` and `true` are refused, not coerced.
+Response models only document the API (OpenAPI, schemathesis); handlers return
+the domain's JSON directly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tawa.wallet.domain import MAX_REPLICAS, MAX_TOKENS, MAX_TTL_SECONDS
+
+Tokens = Annotated[int, Field(strict=True, ge=1, le=MAX_TOKENS, description="Whole tokens (1 token = $0.01)")]
+Text = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class CreateWalletIn(_In):
+    org: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="Org slug (DNS label)")]
+
+
+class PurchaseIn(_In):
+    tokens: Tokens
+
+
+class CheckReserveIn(_In):
+    tier: Annotated[str, Field(min_length=1, max_length=32, description="nano | small | medium | large | xlarge")]
+    replicas: Annotated[int, Field(strict=True, ge=1, le=MAX_REPLICAS)] = 1
+
+
+class HostingChargeIn(_In):
+    component: Text
+    hour: Annotated[str, Field(min_length=1, max_length=64, description="UTC hour bucket, ISO-8601")]
+    tokens: Tokens
+    tier: Annotated[str | None, Field(max_length=32)] = None
+    pods: Annotated[int | None, Field(strict=True, ge=0, le=MAX_REPLICAS)] = None
+    service: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+
+
+class BillGrantsIn(_In):
+    services: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]], Field(max_length=1000)]
+
+
+class HoldIn(_In):
+    wallet: Annotated[str, Field(min_length=1, max_length=80)]
+    tokens: Tokens
+    ttl_seconds: Annotated[int, Field(strict=True, ge=1, le=MAX_TTL_SECONDS, alias="ttlSeconds")] = 300
+
+
+class SettleIn(_In):
+    provider: Annotated[str, Field(min_length=1, max_length=80, description="Provider wallet id, wallet-{org}")]
+    tokens: Tokens
+    service: Text
+    route: Text
+    method: Annotated[str, Field(min_length=1, max_length=16)]
+    request_id: Annotated[str, Field(min_length=1, max_length=255, alias="requestId")]
+
+
+class ReleaseIn(_In):
+    pass
+
+
+class HoldBatchItem(HoldIn):
+    key: Annotated[str, Field(min_length=1, max_length=255, description="This item's idempotency key")]
+
+
+class SettleBatchItem(SettleIn):
+    key: Annotated[str, Field(min_length=1, max_length=255, description="This item's idempotency key")]
+    hold: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+# ------------------------------------------------------------------ responses (documentation)
+
+
+class ErrorOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    error: str = Field(description="UPPER_SNAKE_CODE")
+    message: str
+    field: str | None = None
+
+
+class InsufficientGasOut(ErrorOut):
+    wallet: str
+    required: int
+    available: int
+
+
+class BalancesOut(BaseModel):
+    intro: int
+    purchased: int
+    earned: int
+
+
+class AvailableOut(BaseModel):
+    hosting: int = Field(description="total − held: what hosting charges may spend (intro first)")
+    api: int = Field(description="purchased + earned − held: what new API-gas holds may take")
+
+
+class WalletOut(BaseModel):
+    id: str
+    org: str
+    balances: BalancesOut
+    held: int
+    total: int = Field(description="intro + purchased + earned")
+    available: AvailableOut
+
+
+class EntryOut(BaseModel):
+    account: str
+    wallet: str | None
+    tokenType: str | None
+    amount: int
+
+
+class TransactionOut(BaseModel):
+    id: int
+    type: str = Field(description="intro_grant | purchase | hosting_charge | api_gas | hold | release | expiry")
+    time: str
+    wallet: str
+    counterparty: str | None
+    amount: int
+    hold: str | None
+    details: dict[str, Any]
+    entries: list[EntryOut]
+
+
+class LedgerOut(BaseModel):
+    wallet: str
+    transactions: list[TransactionOut]
+    nextCursor: str | None
+
+
+class ChargeOut(BaseModel):
+    transaction: TransactionOut
+    wallet: WalletOut
+
+
+class ReserveOut(BaseModel):
+    wallet: str
+    tier: str
+    replicas: int
+    ok: bool
+    balance: int
+    required: int
+    shortfall: int
+
+
+class BillGrantsOut(BaseModel):
+    wallet: str
+    services: list[str]
+
+
+class HoldOut(BaseModel):
+    id: str
+    wallet: str
+    tokens: int
+    remaining: int
+    settled: int
+    released: int
+    status: str = Field(description="open | released | expired")
+    expiresAt: str
+    createdAt: str
+
+
+class SettlementOut(BaseModel):
+    transaction: int
+    hold: str
+    wallet: str
+    provider: str
+    tokens: int
+    remaining: int
+    paidFrom: dict[str, int]
+
+
+class BatchResultOut(BaseModel):
+    key: str
+    status: int = Field(description="The HTTP status this item would have had on its own")
+    body: dict[str, Any]
+
+
+class BatchOut(BaseModel):
+    results: list[BatchResultOut]
+
+
+class GasEventOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    kind: str = Field(description="api | hosting")
+    time: str
+    org: str
+    wallet: str
+    provider: str | None
+    service: str | None
+    route: str | None
+    method: str | None
+    tokens: int
+    requestId: str | None
+    transaction: int
+
+
+class GasEventsOut(BaseModel):
+    events: list[GasEventOut]
+    nextCursor: str | None
+
+
+class GasStatsGroupOut(BaseModel):
+    key: str
+    tokens: int
+    events: int
+    apiTokens: int
+    hostingTokens: int
+
+
+class GasStatsTotalOut(BaseModel):
+    tokens: int
+    events: int
+
+
+class GasStatsOut(BaseModel):
+    by: str
+    groups: list[GasStatsGroupOut]
+    total: GasStatsTotalOut
+
+
+class IntegrityOut(BaseModel):
+    ok: bool
+    problems: list[str]
+    counts: dict[str, int]
+
+
+class HealthOut(BaseModel):
+    status: str
+    database: str
+    version: str

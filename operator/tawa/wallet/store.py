@@ -1,0 +1,529 @@
+"""The SQL store: loads what a batch of commands touches, applies the domain rules,
+writes the result in ONE database transaction (group commit), and only then answers.
+
+SQLite (default): WAL, `synchronous=FULL`, `BEGIN IMMEDIATE` for writes, a busy
+timeout, and an in-process write lock so that threads queue instead of spinning
+on "database is locked". PostgreSQL (by URL): READ COMMITTED with explicit row
+locks taken in a fixed order — wallets by id (`FOR UPDATE`), then accounts by id
+as they are updated — and the whole unit of work is retried on serialization
+failures, deadlocks and unique-key races (e.g. two replicas using the same
+idempotency key: the retry replays the stored answer).
+
+Idempotency: a key's answer is stored in the same transaction as its effect, so a
+crash leaves either both or neither. Only successful (2xx) answers are stored: a
+refused request changed nothing, so a retry with the same key is evaluated again
+(the operator retries an unpaid hosting hour with the same key after a purchase).
+Keys whose first request is still running in this process get 409.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, bindparam, case, create_engine, event, func, or_, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from tawa.wallet import domain as d
+from tawa.wallet.schema import (
+    accounts, bill_grants, gas_events, holds, idempotency_keys, ledger_entries, ledger_txns, wallets,
+)
+
+log = logging.getLogger("tawa.wallet.store")
+T = TypeVar("T")
+MIGRATIONS = Path(__file__).parent / "migrations"
+RETRY_SQLSTATES = {"40001", "40P01", "23505"}  # serialization failure, deadlock, unique violation
+MAX_ATTEMPTS = 8
+CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
+
+
+def now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+def normalize_url(url: str) -> str:
+    """`postgresql://` (and `postgres://`) use psycopg 3; everything else is passed through."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in RETRY_SQLSTATES or "database is locked" in str(exc.orig)
+
+
+@dataclass(frozen=True)
+class Stats:
+    retries: int = 0
+
+
+class Store:
+    """All database access. Thread-safe; one instance per process."""
+
+    def __init__(self, url: str, *, clock: Callable[[], int] = now_micros, migrate_on_start: bool = True) -> None:
+        self.url = normalize_url(url)
+        self.clock = clock
+        self.is_sqlite = self.url.startswith("sqlite")
+        self.dialect = "sqlite" if self.is_sqlite else "postgresql"
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._flight_lock = threading.Lock()
+        self._in_flight: set[str] = set()
+        self.retries = 0
+        self.writer = self._engine(immediate=True)
+        self.reader = self._engine(immediate=False) if self.is_sqlite else self.writer
+        if migrate_on_start:
+            self.migrate()
+
+    # ------------------------------------------------------------------ engines
+
+    def _engine(self, immediate: bool) -> Engine:
+        if not self.is_sqlite:
+            return create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        path = self.url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30},
+                               poolclass=NullPool if path == ":memory:" else None)
+        begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+                cur.execute(f"PRAGMA {pragma}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    def migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self._writing(), self.writer.begin() as conn:
+            if not self.is_sqlite:  # two replicas starting together must not both migrate
+                conn.execute(text("SELECT pg_advisory_xact_lock(74611)"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()
+
+    # ------------------------------------------------------------------ write path
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        if self._write_lock is None:
+            yield
+        else:
+            with self._write_lock:
+                yield
+
+    def _transact(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in one write transaction, retrying transient conflicts."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self._writing(), self.writer.begin() as conn:
+                    return work(conn)
+            except (OperationalError, IntegrityError, DBAPIError) as exc:
+                if attempt == MAX_ATTEMPTS or not _retryable(exc):
+                    raise
+                self.retries += 1
+                time.sleep(random.uniform(0, 0.005 * attempt))
+        raise AssertionError("unreachable")
+
+    def _claim(self, keys: Iterable[str]) -> tuple[set[str], set[str]]:
+        """Mark keys as running in this process; returns (claimed, already running)."""
+        with self._flight_lock:
+            unique = set(keys)
+            busy = unique & self._in_flight
+            claimed = unique - busy
+            self._in_flight |= claimed
+        return claimed, busy
+
+    def _unclaim(self, keys: set[str]) -> None:
+        with self._flight_lock:
+            self._in_flight -= keys
+
+    def apply(self, items: Sequence[tuple[str, d.Command]]) -> list[d.Outcome]:
+        """Apply commands, each under its own idempotency key, in one durable transaction."""
+        claimed, busy = self._claim(k for k, _ in items)
+        try:
+            return self._transact(lambda conn: self._apply_in(conn, items, busy))
+        finally:
+            self._unclaim(claimed)
+
+    def _apply_in(self, conn: Connection, items: Sequence[tuple[str, d.Command]], busy: set[str]) -> list[d.Outcome]:
+        now = self.clock()
+        stored = self._stored(conn, [k for k, _ in items if k not in busy])
+        todo = [c for k, c in items if k not in busy and k not in stored]
+        book = self._load(conn, now, todo)
+        book.expire_due()
+        outcomes: list[d.Outcome] = []
+        fresh: dict[str, d.Stored] = {}
+        for key, cmd in items:
+            if key in busy:
+                outcomes.append(d.in_flight(key))
+                continue
+            fp = cmd.fingerprint()
+            answer = d.replay_or_conflict(key, stored.get(key) or fresh.get(key), fp)
+            if answer is None:
+                answer = book.apply(cmd)
+                if answer.ok:
+                    fresh[key] = d.Stored(fp, answer.status, answer.body)
+            outcomes.append(answer)
+        self._persist(conn, book, fresh, now)
+        return outcomes
+
+    def _stored(self, conn: Connection, keys: Sequence[str]) -> dict[str, d.Stored]:
+        found: dict[str, d.Stored] = {}
+        for chunk in _chunks(sorted(set(keys))):
+            q = select(idempotency_keys).where(idempotency_keys.c.key.in_(chunk))
+            for r in conn.execute(q):
+                found[r.key] = d.Stored(r.fingerprint, r.status, json.loads(r.body))
+        return found
+
+    def _txn_ids(self, conn: Connection, hint: int) -> Callable[[], int]:
+        """Transaction ids: MAX+1 under SQLite's exclusive write lock; blocks of a sequence on PostgreSQL."""
+        if self.is_sqlite:
+            counter = [conn.execute(select(func.coalesce(func.max(ledger_txns.c.id), 0))).scalar_one()]
+
+            def next_sqlite() -> int:
+                counter[0] += 1
+                return int(counter[0])
+
+            return next_sqlite
+        pool: list[int] = []
+
+        def next_pg() -> int:
+            if not pool:
+                q = text("SELECT nextval('ledger_txn_id_seq') FROM generate_series(1, :n)")
+                pool.extend(sorted((r[0] for r in conn.execute(q, {"n": max(hint, 16)})), reverse=True))
+            return int(pool.pop())
+
+        return next_pg
+
+    def _load(self, conn: Connection, now: int, commands: Sequence[d.Command],
+              extra_holds: Iterable[str] = ()) -> d.Book:
+        hold_ids = sorted({h for c in commands for h in c.hold_ids()} | set(extra_holds))
+        hold_wallets = self._hold_wallets(conn, hold_ids)
+        wallet_ids = sorted({w for c in commands for w in c.wallet_ids()} | set(hold_wallets.values()))
+        book = d.Book(now, self._txn_ids(conn, 2 * len(commands) + len(hold_ids) + 1))
+        if not wallet_ids:
+            return book
+        self._lock_wallets(conn, wallet_ids)
+        book.wallets = self._wallet_states(conn, wallet_ids)
+        # Holds of these wallets: the ones asked for, plus overdue ones so they expire first.
+        q = select(holds).where(holds.c.wallet_id.in_(list(book.wallets)),
+                                or_(holds.c.id.in_(hold_ids),
+                                    (holds.c.status == d.HoldStatus.OPEN) & (holds.c.expires_at <= now)))
+        book.holds = {r.id: _hold(r) for r in conn.execute(q)}
+        return book
+
+    def _hold_wallets(self, conn: Connection, hold_ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for chunk in _chunks(hold_ids):
+            out.update({r.id: r.wallet_id for r in conn.execute(
+                select(holds.c.id, holds.c.wallet_id).where(holds.c.id.in_(chunk)))})
+        return out
+
+    def _lock_wallets(self, conn: Connection, wallet_ids: Sequence[str]) -> None:
+        if not self.is_sqlite:  # fixed order: wallets by id, before anything else of theirs
+            conn.execute(select(wallets.c.id).where(wallets.c.id.in_(wallet_ids))
+                         .order_by(wallets.c.id).with_for_update()).all()
+
+    def _wallet_states(self, conn: Connection, wallet_ids: Sequence[str]) -> dict[str, d.WalletState]:
+        states = {r.id: d.WalletState(r.id, r.org, held=r.held, created_at=r.created_at)
+                  for r in conn.execute(select(wallets).where(wallets.c.id.in_(wallet_ids)))}
+        if states:
+            q = select(accounts.c.wallet_id, accounts.c.token_type, accounts.c.balance).where(
+                accounts.c.wallet_id.in_(list(states)))
+            for r in conn.execute(q):
+                setattr(states[r.wallet_id], r.token_type, r.balance)
+        return states
+
+    def _persist(self, conn: Connection, book: d.Book, fresh: dict[str, d.Stored], now: int) -> None:
+        if book.new_wallets:
+            conn.execute(wallets.insert(), [{"id": w, "org": book.wallets[w].org, "held": 0, "created_at": now}
+                                            for w in book.new_wallets])
+            conn.execute(accounts.insert(), [{"id": d.account_id(w, t), "wallet_id": w, "token_type": t,
+                                              "balance": 0} for w in book.new_wallets for t in d.TOKEN_TYPES])
+        if book.new_holds:
+            conn.execute(holds.insert(), [_hold_row(book.holds[h]) for h in book.new_holds])
+        changed = sorted(book.touched_holds - set(book.new_holds))
+        if changed:
+            conn.execute(holds.update().where(holds.c.id == bindparam("b_id")).values(
+                remaining=bindparam("remaining"), settled=bindparam("settled"), released=bindparam("released"),
+                status=bindparam("status")), [_hold_update(book.holds[h]) for h in changed])
+        if book.txns:
+            conn.execute(ledger_txns.insert(), [_txn_row(t) for t in book.txns])
+            entries = [_entry_row(t.id, e) for t in book.txns for e in t.entries]
+            if entries:
+                conn.execute(ledger_entries.insert(), entries)
+        if book.events:
+            conn.execute(gas_events.insert(), [_event_row(e) for e in book.events])
+        if book.account_deltas:  # sorted: the fixed lock order for accounts on PostgreSQL
+            conn.execute(accounts.update().where(accounts.c.id == bindparam("b_id")).values(
+                balance=accounts.c.balance + bindparam("b_delta")),
+                [{"b_id": a, "b_delta": n} for a, n in sorted(book.account_deltas.items()) if n])
+        held = [{"b_id": w, "b_delta": n} for w, n in sorted(book.held_deltas.items()) if n]
+        if held:
+            conn.execute(wallets.update().where(wallets.c.id == bindparam("b_id")).values(
+                held=wallets.c.held + bindparam("b_delta")), held)
+        if fresh:
+            conn.execute(idempotency_keys.insert(), [
+                {"key": k, "fingerprint": s.fingerprint, "status": s.status,
+                 "body": json.dumps(s.body, separators=(",", ":")), "created_at": now} for k, s in fresh.items()])
+
+    # ------------------------------------------------------------------ maintenance
+
+    def sweep(self, idempotency_hours: float = 72.0, limit: int = 500) -> int:
+        """Expire overdue holds (freeing what they held) and forget idempotency keys past retention."""
+        now = self.clock()
+
+        def work(conn: Connection) -> int:
+            due = [r.id for r in conn.execute(
+                select(holds.c.id).where(holds.c.status == d.HoldStatus.OPEN, holds.c.expires_at <= now)
+                .order_by(holds.c.expires_at).limit(limit))]
+            book = self._load(conn, now, [], extra_holds=due)
+            book.expire_due()
+            self._persist(conn, book, {}, now)
+            cutoff = now - int(idempotency_hours * 3600 * d.MICROS)
+            conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created_at < cutoff))
+            return sum(1 for t in book.txns if t.type == d.TxType.EXPIRY)
+
+        return self._transact(work)
+
+    def put_bill_grants(self, wallet_id: str, services: Sequence[str]) -> dict[str, Any]:
+        def work(conn: Connection) -> dict[str, Any]:
+            self._require_wallet(conn, wallet_id)
+            conn.execute(bill_grants.delete().where(bill_grants.c.wallet_id == wallet_id))
+            unique = sorted(set(services))
+            if unique:
+                conn.execute(bill_grants.insert(), [{"wallet_id": wallet_id, "service": s} for s in unique])
+            return {"wallet": wallet_id, "services": unique}
+
+        return self._transact(work)
+
+    def _require_wallet(self, conn: Connection, wallet_id: str) -> None:
+        if conn.execute(select(wallets.c.id).where(wallets.c.id == wallet_id)).first() is None:
+            raise d.wallet_not_found(wallet_id)
+
+    # ------------------------------------------------------------------ reads
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.reader.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def get_wallet(self, wallet_id: str) -> dict[str, Any]:
+        now = self.clock()
+        with self._read() as conn:
+            w = self._wallet_states(conn, [wallet_id]).get(wallet_id)
+            if w is None:
+                raise d.wallet_not_found(wallet_id)
+            # Holds past their TTL no longer count, even before the sweep writes their expiry.
+            overdue = conn.execute(select(func.coalesce(func.sum(holds.c.remaining), 0)).where(
+                holds.c.wallet_id == wallet_id, holds.c.status == d.HoldStatus.OPEN,
+                holds.c.expires_at <= now)).scalar_one()
+            w.held -= int(overdue)
+            return d.wallet_view(w)
+
+    def get_bill_grants(self, wallet_id: str) -> dict[str, Any]:
+        with self._read() as conn:
+            self._require_wallet(conn, wallet_id)
+            rows = conn.execute(select(bill_grants.c.service).where(bill_grants.c.wallet_id == wallet_id)
+                                .order_by(bill_grants.c.service))
+            return {"wallet": wallet_id, "services": [r.service for r in rows]}
+
+    def ledger(self, wallet_id: str, limit: int, cursor: int | None, start: int | None,
+               end: int | None) -> dict[str, Any]:
+        t = ledger_txns
+        with self._read() as conn:
+            self._require_wallet(conn, wallet_id)
+            q = select(t).where(or_(t.c.wallet_id == wallet_id, t.c.counterparty == wallet_id))
+            q = _window(q, t.c.created_at, start, end)
+            if cursor is not None:
+                q = q.where(t.c.id < cursor)
+            rows = conn.execute(q.order_by(t.c.id.desc()).limit(limit + 1)).all()
+            page = rows[:limit]
+            entries: dict[int, list[d.Entry]] = {}
+            if page:
+                eq = select(ledger_entries).where(ledger_entries.c.txn_id.in_([r.id for r in page])) \
+                    .order_by(ledger_entries.c.id)
+                for e in conn.execute(eq):
+                    entries.setdefault(e.txn_id, []).append(d.Entry(e.account_id, e.wallet_id, e.token_type, e.amount))
+        txns = [d.txn_view(_txn(r, entries.get(r.id, []))) for r in page]
+        return {"wallet": wallet_id, "transactions": txns,
+                "nextCursor": str(page[-1].id) if len(rows) > limit else None}
+
+    def gas_events(self, *, start: int | None, end: int | None, service: str | None, org: str | None,
+                   limit: int, cursor: int | None) -> dict[str, Any]:
+        g = gas_events
+        q = _window(select(g), g.c.created_at, start, end)
+        if service:
+            q = q.where(g.c.service == service)
+        if org:
+            q = q.where(g.c.org == org)
+        if cursor is not None:
+            q = q.where(g.c.id < cursor)
+        with self._read() as conn:
+            rows = conn.execute(q.order_by(g.c.id.desc()).limit(limit + 1)).all()
+        page = rows[:limit]
+        return {"events": [_event_view(r) for r in page],
+                "nextCursor": str(page[-1].id) if len(rows) > limit else None}
+
+    def gas_stats(self, *, by: str, start: int | None, end: int | None, service: str | None,
+                  org: str | None) -> dict[str, Any]:
+        g = gas_events
+        key = g.c.day if by == "day" else func.coalesce(g.c.service, "")
+        api = func.sum(case((g.c.kind == "api", g.c.tokens), else_=0))
+        hosting = func.sum(case((g.c.kind == "hosting", g.c.tokens), else_=0))
+        q = _window(select(key.label("k"), func.sum(g.c.tokens), func.count(), api, hosting), g.c.created_at,
+                    start, end)
+        if service:
+            q = q.where(g.c.service == service)
+        if org:
+            q = q.where(g.c.org == org)
+        with self._read() as conn:
+            rows = conn.execute(q.group_by(key).order_by(key)).all()
+        groups = [{"key": r[0], "tokens": int(r[1] or 0), "events": int(r[2]), "apiTokens": int(r[3] or 0),
+                   "hostingTokens": int(r[4] or 0)} for r in rows]
+        return {"by": by, "groups": groups, "total": {"tokens": sum(x["tokens"] for x in groups),
+                                                      "events": sum(x["events"] for x in groups)}}
+
+    def facts(self) -> d.LedgerFacts:
+        """Everything the integrity check needs, from SQL aggregates (one consistent snapshot)."""
+        e = ledger_entries
+        with self._read() as conn:
+            unbalanced = {r[0]: int(r[1]) for r in conn.execute(
+                select(e.c.txn_id, func.sum(e.c.amount)).group_by(e.c.txn_id).having(func.sum(e.c.amount) != 0))}
+            balances = {r.id: r.balance for r in conn.execute(select(accounts.c.id, accounts.c.balance))}
+            totals = {r[0]: int(r[1]) for r in conn.execute(
+                select(e.c.account_id, func.sum(e.c.amount)).group_by(e.c.account_id))}
+            states = self._wallet_states(conn, [r.id for r in conn.execute(select(wallets.c.id))])
+            open_held = {r[0]: int(r[1]) for r in conn.execute(
+                select(holds.c.wallet_id, func.sum(holds.c.remaining)).where(holds.c.status == d.HoldStatus.OPEN)
+                .group_by(holds.c.wallet_id))}
+            bad = [r.id for r in conn.execute(select(holds).where(or_(
+                holds.c.remaining < 0, holds.c.settled < 0, holds.c.released < 0,
+                holds.c.remaining + holds.c.settled + holds.c.released != holds.c.tokens)))]
+            counts = {name: int(conn.execute(select(func.count()).select_from(tbl)).scalar_one())
+                      for name, tbl in (("transactions", ledger_txns), ("entries", e), ("wallets", wallets),
+                                        ("holds", holds), ("gasEvents", gas_events))}
+        return d.LedgerFacts(unbalanced, balances, totals, list(states.values()), open_held, bad, counts)
+
+    def integrity(self) -> dict[str, Any]:
+        facts = self.facts()
+        problems = d.integrity_problems(facts)
+        return {"ok": not problems, "problems": problems, "counts": facts.counts}
+
+    def ping(self) -> None:
+        with self.reader.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+
+# ---------------------------------------------------------------------- row mapping
+
+
+def _window(q: Any, column: Any, start: int | None, end: int | None) -> Any:
+    if start is not None:
+        q = q.where(column >= start)
+    if end is not None:
+        q = q.where(column < end)
+    return q
+
+
+def _hold(r: Any) -> d.HoldState:
+    return d.HoldState(r.id, r.wallet_id, r.tokens, r.remaining, r.settled, r.released, r.status, r.expires_at,
+                       r.created_at)
+
+
+def _hold_row(h: d.HoldState) -> dict[str, Any]:
+    return {"id": h.id, "wallet_id": h.wallet, "tokens": h.tokens, "remaining": h.remaining, "settled": h.settled,
+            "released": h.released, "status": str(h.status), "expires_at": h.expires_at, "created_at": h.created_at}
+
+
+def _hold_update(h: d.HoldState) -> dict[str, Any]:
+    return {"b_id": h.id, "remaining": h.remaining, "settled": h.settled, "released": h.released,
+            "status": str(h.status)}
+
+
+def _txn_row(t: d.Txn) -> dict[str, Any]:
+    return {"id": t.id, "type": str(t.type), "wallet_id": t.wallet, "counterparty": t.counterparty,
+            "amount": t.amount, "hold_id": t.hold, "details": json.dumps(t.details) if t.details else None,
+            "created_at": t.created_at}
+
+
+def _txn(r: Any, entries: list[d.Entry]) -> d.Txn:
+    return d.Txn(r.id, r.type, r.wallet_id, r.amount, r.created_at, tuple(entries), r.counterparty, r.hold_id,
+                 json.loads(r.details) if r.details else {})
+
+
+def _entry_row(txn_id: int, e: d.Entry) -> dict[str, Any]:
+    return {"txn_id": txn_id, "account_id": e.account, "wallet_id": e.wallet, "token_type": e.token_type,
+            "amount": e.amount}
+
+
+def _day(micros: int) -> str:
+    return datetime.fromtimestamp(micros / d.MICROS, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def _event_row(e: d.GasEvent) -> dict[str, Any]:
+    return {"txn_id": e.txn_id, "kind": e.kind, "org": e.org, "wallet_id": e.wallet, "provider": e.provider,
+            "service": e.service, "route": e.route, "method": e.method, "tokens": e.tokens,
+            "request_id": e.request_id, "details": json.dumps(e.details) if e.details else None,
+            "day": _day(e.created_at), "created_at": e.created_at}
+
+
+def _event_view(r: Any) -> dict[str, Any]:
+    view = {"id": r.id, "kind": r.kind, "time": d.iso(r.created_at), "org": r.org, "wallet": r.wallet_id,
+            "provider": r.provider, "service": r.service, "route": r.route, "method": r.method, "tokens": r.tokens,
+            "requestId": r.request_id, "transaction": r.txn_id}
+    if r.details:
+        view.update({k: v for k, v in json.loads(r.details).items() if k not in view})
+    return view
+
+
+def parse_time(value: str | None, name: str, end: bool = False) -> int | None:
+    """`YYYY-MM-DD` (a whole UTC day: `to` includes it) or an ISO-8601 instant → epoch microseconds."""
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1 if end else 0)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise d.Refusal(422, "INVALID_TIME", f"{name} must be a date (YYYY-MM-DD) or an ISO-8601 time; "
+                        f"got {value!r}", name) from None
+    return int(moment.timestamp() * d.MICROS)
