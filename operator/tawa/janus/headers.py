@@ -1,0 +1,113 @@
+"""Header hygiene for the proxy (pure: plain (name, value) pairs in and out).
+
+Janus is the only party allowed to set its own headers, so inbound copies are
+dropped before its values are added; hop-by-hop headers belong to a single
+connection (RFC 9110 §7.6.1) and never cross the proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+Headers = Sequence[tuple[str, str]]
+
+REQUEST_ID = "X-Request-ID"
+JANUS_PROXY = "X-Janus-Proxy"
+CALLER_ORG = "X-Caller-Org"
+BILL_ORG = "X-Bill-Org"
+
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+    "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection",
+})
+JANUS_OWNED = frozenset({REQUEST_ID.lower(), JANUS_PROXY.lower(), CALLER_ORG.lower()})
+# Set by the client library for the upstream connection, or by Janus itself.
+REQUEST_REPLACED = frozenset({"host", "content-length"}) | JANUS_OWNED
+RESPONSE_REPLACED = frozenset({"content-length", "date", "server"})
+
+
+@dataclass(frozen=True)
+class HeaderProblem:
+    """Why a request is refused with 400 before anything else happens."""
+
+    error: str
+    message: str
+
+
+def connection_tokens(headers: Headers) -> frozenset[str]:
+    """Header names listed in Connection: they are hop-by-hop for this message."""
+    names: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            names.update(t.strip().lower() for t in value.split(",") if t.strip())
+    return frozenset(names)
+
+
+def _values(headers: Headers, wanted: str) -> list[str]:
+    return [v for n, v in headers if n.lower() == wanted]
+
+
+def check_request(headers: Headers) -> HeaderProblem | None:
+    """Refuse framing that two parsers could read differently (request smuggling)
+    and billing headers that name more than one org."""
+    lengths, encodings = _values(headers, "content-length"), _values(headers, "transfer-encoding")
+    if lengths and encodings:
+        return HeaderProblem("AMBIGUOUS_LENGTH", "The request has both Content-Length and "
+                             "Transfer-Encoding; send only one of them.")
+    if len(set(lengths)) > 1:
+        return HeaderProblem("AMBIGUOUS_LENGTH", "The request has conflicting Content-Length "
+                             "headers; send exactly one.")
+    bill = _values(headers, BILL_ORG.lower())
+    if len(bill) > 1 or any("," in v for v in bill):
+        return HeaderProblem("DUPLICATE_BILL_ORG", "The request names more than one X-Bill-Org; "
+                             "send a single X-Bill-Org header with one org.")
+    if bill and not bill[0].strip():
+        return HeaderProblem("INVALID_BILL_ORG", "X-Bill-Org is empty; send an org slug or "
+                             "leave the header out.")
+    return None
+
+
+def bill_org(headers: Headers) -> str | None:
+    values = _values(headers, BILL_ORG.lower())
+    return values[0].strip() if values else None
+
+
+def _kept(headers: Headers, also_drop: Iterable[str]) -> list[tuple[str, str]]:
+    drop = HOP_BY_HOP | connection_tokens(headers) | frozenset(also_drop)
+    return [(n, v) for n, v in headers if n.lower() not in drop]
+
+
+def upstream_request(
+    headers: Headers,
+    *,
+    request_id: str,
+    caller_org: str | None,
+    client_ip: str | None,
+    drop_authorization: bool,
+) -> list[tuple[str, str]]:
+    """The headers sent upstream: the caller's end-to-end headers, then Janus's own.
+
+    The Authorization header is dropped when it carried the caller's Janus
+    token, so that an upstream cannot replay it against Janus as the caller.
+    """
+    also_drop = set(REQUEST_REPLACED)
+    if drop_authorization:
+        also_drop.add("authorization")
+    out = _kept(headers, also_drop)
+    forwarded_for = ", ".join(_values(headers, "x-forwarded-for") + ([client_ip] if client_ip else []))
+    out = [(n, v) for n, v in out if n.lower() != "x-forwarded-for"]
+    if forwarded_for:
+        out.append(("X-Forwarded-For", forwarded_for))
+    out.append((REQUEST_ID, request_id))
+    out.append((JANUS_PROXY, "true"))
+    if caller_org:
+        out.append((CALLER_ORG, caller_org))
+    return out
+
+
+def downstream_response(headers: Headers, request_id: str) -> list[tuple[str, str]]:
+    """The upstream's response headers as the caller sees them."""
+    out = _kept(headers, RESPONSE_REPLACED | {REQUEST_ID.lower()})
+    out.append((REQUEST_ID, request_id))
+    return out

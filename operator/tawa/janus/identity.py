@@ -1,0 +1,202 @@
+"""Caller identity: service JWTs and Kubernetes service-account tokens.
+
+- Service JWTs: HS256 with TAWA_JANUS_JWT_SECRET, or RS256/ES256 with keys from
+  TAWA_JANUS_JWKS_URL. The algorithm list is fixed per key type, so neither
+  `alg: none` nor an HS256 token signed with a public key can pass. `aud`
+  must be `janus` and `exp` is required. Claims: `programId`, `serviceId`.
+- Projected service-account tokens (audience `janus`) are checked with the
+  API server's TokenReview. The operator gives each Component a ServiceAccount
+  named after it, so `system:serviceaccount:{ns}:{sa}` is Component {ns}/{sa}:
+  its owner is the programId and its name the serviceId.
+
+Verified tokens are cached until they expire (at most `cache_seconds`), so the
+hot path pays for a signature check only once per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import jwt
+
+from tawa.janus.model import Caller, Refusal, Service
+
+log = logging.getLogger("tawa.janus.identity")
+
+SA_PREFIX = "system:serviceaccount:"
+SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Fixed per key type: the token's header never chooses how it is checked.
+JWKS_ALGORITHMS = {"RSA": ["RS256"], "EC": ["ES256"]}
+HMAC_ALGORITHMS = ["HS256"]
+MAX_CACHE = 50_000
+
+ComponentLookup = Callable[[str, str], Awaitable[Service | None]]
+
+
+class TokenReviewer(Protocol):
+    async def review(self, token: str, audience: str) -> str | None:
+        """The authenticated username for `token`, or None if the API server refuses it."""
+
+
+def _invalid(why: str) -> Refusal:
+    return Refusal(401, "INVALID_TOKEN", f"The service token was refused: {why}; send a current token "
+                   "with audience 'janus' signed by a key Janus trusts.")
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def caller_from_claims(claims: dict[str, Any]) -> Caller:
+    program, service = claims.get("programId"), claims.get("serviceId")
+    for name, value in (("programId", program), ("serviceId", service)):
+        if value is not None and not (isinstance(value, str) and SLUG.match(value)):
+            raise _invalid(f"claim {name} must be an org or service slug")
+    if not program and not service:
+        raise _invalid("it names neither programId nor serviceId")
+    return Caller(program_id=program, service_id=service, via="jwt")
+
+
+def service_account(username: str) -> tuple[str, str] | None:
+    """`system:serviceaccount:ns:sa` → (ns, sa)."""
+    if not username.startswith(SA_PREFIX):
+        return None
+    ns, _, sa = username[len(SA_PREFIX):].partition(":")
+    return (ns, sa) if ns and sa and ":" not in sa else None
+
+
+def _looks_like_service_account(token: str) -> bool:
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return str(claims.get("sub", "")).startswith(SA_PREFIX) or "kubernetes.io" in claims
+
+
+class Identity:
+    def __init__(
+        self,
+        *,
+        audience: str = "janus",
+        secret: str | None = None,
+        jwks_url: str | None = None,
+        reviewer: TokenReviewer | None = None,
+        components: ComponentLookup | None = None,
+        cache_seconds: float = 300.0,
+    ) -> None:
+        self.audience, self.secret = audience, secret
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=300, timeout=5) if jwks_url else None
+        self._reviewer, self._components = reviewer, components
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[Caller, float]] = {}
+
+    async def identify(self, authorization: str | None) -> Caller | None:
+        """The proven caller, None without a token; raises Refusal(401) for a bad token."""
+        token = bearer_token(authorization)
+        if token is None:
+            if authorization:
+                raise _invalid("the Authorization header is not 'Bearer <token>'")
+            return None
+        cached = self._cache.get(token)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        caller, lifetime = await self._verify(token)
+        if len(self._cache) >= MAX_CACHE:
+            self._cache.clear()  # crude but bounded; entries are cheap to recompute
+        self._cache[token] = (caller, now + min(lifetime, self._cache_seconds))
+        return caller
+
+    async def _verify(self, token: str) -> tuple[Caller, float]:
+        if self._reviewer is not None and _looks_like_service_account(token):
+            return await self._review(token)
+        claims = await self._decode(token)
+        return caller_from_claims(claims), float(claims["exp"]) - time.time()
+
+    async def _decode(self, token: str) -> dict[str, Any]:
+        try:
+            alg = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError as exc:
+            raise _invalid(f"not a JWT ({exc})") from None
+        if alg in HMAC_ALGORITHMS and self.secret:
+            key: Any = self.secret
+            algorithms = HMAC_ALGORITHMS
+        elif self._jwks is not None and alg not in HMAC_ALGORITHMS and alg not in (None, "none"):
+            key, algorithms = await self._jwks_key(token)
+        else:
+            raise _invalid(f"algorithm {alg!r} is not accepted")
+        try:
+            return jwt.decode(token, key, algorithms=algorithms, audience=self.audience,
+                              options={"require": ["exp", "aud"]})
+        except jwt.ExpiredSignatureError:
+            raise _invalid("it has expired") from None
+        except jwt.InvalidAudienceError:
+            raise _invalid(f"its audience is not {self.audience!r}") from None
+        except jwt.PyJWTError as exc:
+            raise _invalid(str(exc).rstrip(".")) from None
+
+    async def _jwks_key(self, token: str) -> tuple[Any, list[str]]:
+        assert self._jwks is not None
+        try:
+            # PyJWKClient fetches over urllib (blocking) when its cache misses.
+            signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientError as exc:
+            raise _invalid(f"no trusted key for it ({exc})") from None
+        algorithms = JWKS_ALGORITHMS.get(signing.key_type)
+        if algorithms is None:
+            raise _invalid(f"the JWKS key type {signing.key_type!r} is not accepted")
+        return signing.key, algorithms
+
+    async def _review(self, token: str) -> tuple[Caller, float]:
+        assert self._reviewer is not None
+        username = await self._reviewer.review(token, self.audience)
+        if username is None:
+            raise _invalid("the Kubernetes API server did not authenticate it for audience "
+                           f"{self.audience!r}")
+        account = service_account(username)
+        if account is None:
+            raise _invalid(f"{username!r} is not a service account")
+        component = await self._components(*account) if self._components else None
+        if component is None:
+            ns, sa = account
+            raise Refusal(401, "UNKNOWN_SERVICE_ACCOUNT", f"Service account {ns}/{sa} belongs to no Component; "
+                          "call from a pod of a deployed Component (its service account has its name).")
+        # Projected tokens are short-lived and may be revoked with their pod: re-review often.
+        return Caller(program_id=component.owner, service_id=component.name, via="token-review"), 60.0
+
+
+class KubeTokenReviewer:
+    """TokenReview through the kubernetes client (blocking calls run in a thread)."""
+
+    def __init__(self, api_client: Any) -> None:
+        from kubernetes import client
+
+        self._api = client.AuthenticationV1Api(api_client)
+        self._client = client
+
+    async def review(self, token: str, audience: str) -> str | None:
+        body = self._client.V1TokenReview(spec=self._client.V1TokenReviewSpec(token=token, audiences=[audience]))
+        try:
+            result = await asyncio.to_thread(self._api.create_token_review, body)
+        except Exception as exc:  # the API server being down is not the caller's fault
+            log.error("TokenReview failed: %s", exc)
+            raise Refusal(503, "IDENTITY_UNAVAILABLE", "Janus could not reach the Kubernetes API to check the "
+                          "service-account token; retry shortly.") from None
+        status = result.status
+        if not status or not status.authenticated or audience not in (status.audiences or [audience]):
+            return None
+        return status.user.username if status.user else None
+
+
+def token_fingerprint(token: str) -> str:
+    """For logs: never log a token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12]

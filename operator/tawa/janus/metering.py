@@ -1,0 +1,407 @@
+"""Metering against the wallet: holds in chunks, settlements in batches, fail-open.
+
+The hot path (`authorize`, `charge`, `cancel`) normally touches only the
+in-memory `HoldBook`. Wallet round trips happen when an org's holds run out
+(one hold for many requests), every `settle_interval` (one batch for many
+charges), and in the spool drainer. When the wallet cannot be reached,
+requests are forwarded anyway (fail-open) up to a per-org cap of unbilled
+tokens, and their charges are written to the durable spool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tawa.janus.billing import Payer
+from tawa.janus.holds import HoldBook, Reservation
+from tawa.janus.metrics import Metrics
+from tawa.janus.model import Refusal
+from tawa.janus.registry import TtlCache
+from tawa.janus.spool import Charge, Spool
+from tawa.wallet.client import (
+    AsyncWalletClient,
+    BatchResult,
+    HoldClosed,
+    HoldNotFound,
+    HoldRequest,
+    IdempotencyConflict,
+    InsufficientGas,
+    SettleRequest,
+    WalletError,
+    WalletNotFound,
+    WalletUnavailable,
+)
+
+log = logging.getLogger("tawa.janus.metering")
+
+MAX_REFILLS = 20  # per request: each refill adds at least one request's worth, so this is plenty
+SHORT_RETRY = 60.0  # seconds before a spooled charge whose org could not pay is tried again
+
+
+def settlement_key(request_id: str) -> str:
+    """The idempotency key of a request's settlement: one request, one charge, ever."""
+    return f"janus-settle/{request_id}"
+
+
+def insufficient(org: str, price: int, available: int) -> Refusal:
+    return Refusal(402, "INSUFFICIENT_GAS",
+                   f"Org {org!r} has {available} tokens available for API gas and this call costs {price}; "
+                   "buy tokens for the org (intro tokens never pay API gas).",
+                   org=org, price=price, available=available)
+
+
+def _to_settle(c: Charge) -> SettleRequest:
+    assert c.hold is not None
+    return SettleRequest(hold=c.hold, provider=c.provider, tokens=c.tokens, service=c.service, route=c.route,
+                         method=c.method, request_id=c.request_id, key=c.key)
+
+
+class Meter:
+    def __init__(
+        self,
+        wallet: AsyncWalletClient,
+        spool: Spool,
+        metrics: Metrics,
+        *,
+        hold_ttl: int,
+        chunk: int,
+        chunk_max: int,
+        margin: float,
+        settle_interval: float,
+        settle_batch: int,
+        grants_ttl: float,
+        fail_open_cap: int,
+        wallet_retry: float,
+        hold_idle: float = 30.0,
+        worker: str = "0",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.wallet, self.spool, self.metrics = wallet, spool, metrics
+        self.book = HoldBook(chunk=chunk, chunk_max=chunk_max, margin=margin)
+        self.hold_ttl, self.settle_interval, self.settle_batch = hold_ttl, settle_interval, settle_batch
+        self.fail_open_cap, self.wallet_retry, self.hold_idle = fail_open_cap, wallet_retry, hold_idle
+        self.worker, self._clock = worker, clock
+        self._grants = TtlCache(grants_ttl, clock)
+        self._refills: dict[str, asyncio.Future[None]] = {}
+        self._queue: list[Charge] = []
+        self._wake = asyncio.Event()
+        self._drain_now = asyncio.Event()
+        self._down_until = 0.0
+        self._spooled_unbacked: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    # ----- lifecycle
+
+    async def start(self) -> None:
+        self._spooled_unbacked = await asyncio.to_thread(self.spool.unbacked_tokens)
+        self._tasks = [asyncio.create_task(loop()) for loop in (self._flusher, self._drainer, self._sweeper)]
+
+    async def stop(self) -> None:
+        """Flush what is queued, give unused holds back, and stop."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._queue:
+            await self._flush_once()
+        for hold in self.book.open_holds():
+            if hold.free > 0 and not hold.busy():
+                await self._release(hold.id)
+
+    # ----- the hot path
+
+    def wallet_down(self) -> bool:
+        return self._clock() < self._down_until
+
+    def _mark_down(self, exc: Exception) -> None:
+        if not self.wallet_down():
+            log.warning("wallet unreachable (%s): failing open for %.1fs", exc, self.wallet_retry)
+        self._down_until = self._clock() + self.wallet_retry
+
+    async def authorize(self, payer: Payer, price: int, service: str) -> Reservation:
+        """Promise `price` tokens of `payer`'s: from a local hold, a new hold, or fail-open."""
+        org = payer.org
+        for _ in range(MAX_REFILLS):
+            res = self.book.reserve(org, price, self._clock())
+            if res is not None:
+                return res
+            if self.wallet_down():
+                return self._unbacked(org, price, service)
+            try:
+                await self._refill(org, price)
+            except WalletUnavailable as exc:
+                self._mark_down(exc)
+                return self._unbacked(org, price, service)
+        raise Refusal(503, "JANUS_BUSY", f"Janus could not reserve gas for org {org!r} under load; retry shortly.")
+
+    def _unbacked(self, org: str, price: int, service: str) -> Reservation:
+        spooled = self._spooled_unbacked.get(org, 0)
+        res = self.book.reserve_unbacked(org, price, self.fail_open_cap - spooled)
+        if res is None:
+            raise Refusal(503, "WALLET_UNAVAILABLE",
+                          f"The wallet is unreachable and org {org!r} already has {spooled + self.book.exposure(org)} "
+                          "unbilled tokens of calls; retry when the wallet is back.", org=org)
+        self.metrics.fail_open.labels(service).inc()
+        return res
+
+    async def charge(self, res: Reservation, *, provider: str, service: str, route: str, method: str,
+                     request_id: str) -> None:
+        """The upstream answered 2xx: bill it (queued for the next batch, or spooled)."""
+        charge = Charge(settlement_key(request_id), res.org, res.hold.id if res.hold else None, provider,
+                        res.tokens, service, route, method, request_id)
+        if res.hold is not None:
+            self.book.commit(res)
+            self._queue.append(charge)
+            if len(self._queue) >= self.settle_batch:
+                self._wake.set()
+            return
+        try:
+            await self._spool([charge])  # fail-open usage: on disk before we move on
+        finally:
+            self.book.cancel(res)  # the in-flight count moves to the spool's count
+
+    def cancel(self, res: Reservation) -> None:
+        self.book.cancel(res)
+
+    # ----- holds
+
+    async def _refill(self, org: str, price: int) -> None:
+        """Take a new hold for `org`; concurrent requests of the same org share one call."""
+        pending = self._refills.get(org)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._refills[org] = future
+        try:
+            await self._take_hold(org, price)
+            future.set_result(None)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()
+            raise
+        finally:
+            self._refills.pop(org, None)
+
+    async def _take_hold(self, org: str, price: int) -> None:
+        tokens = self.book.next_chunk(org, price, self._clock())
+        try:
+            try:
+                hold = await self.wallet.hold(org, tokens, self.hold_ttl, idempotency_key=str(uuid.uuid4()))
+            except InsufficientGas as short:
+                if short.available < price:
+                    raise
+                # Less than a chunk is left: hold all of it rather than refuse a call it covers.
+                hold = await self.wallet.hold(org, short.available, self.hold_ttl,
+                                              idempotency_key=str(uuid.uuid4()))
+        except InsufficientGas as short:
+            raise insufficient(org, price, short.available + self.book.free(org, self._clock())) from None
+        except WalletNotFound:
+            raise Refusal(402, "INSUFFICIENT_GAS", f"Org {org!r} has no wallet (wallet-{org}), so it cannot pay "
+                          f"for this call; create the org's wallet and buy tokens.", org=org, price=price,
+                          available=0) from None
+        # The wallet's clock started before its answer reached us: count from the request.
+        self.book.add(org, hold.id, hold.tokens, self._clock(), self.hold_ttl - 1)
+        self.metrics.holds_taken.inc()
+
+    async def _release(self, hold_id: str) -> None:
+        try:
+            await self.wallet.release(hold_id, idempotency_key=f"janus-release/{hold_id}")
+        except WalletError as exc:
+            log.info("release of hold %s failed (%s); it will expire", hold_id, exc)
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.wallet_down():
+                continue
+            for hold in self.book.sweep(self._clock(), self.hold_idle):
+                await self._release(hold.id)
+
+    # ----- bill grants
+
+    async def grants(self, org: str) -> frozenset[str]:
+        """Services that `org` allows to bill it via X-Bill-Org."""
+        async def load() -> frozenset[str]:
+            try:
+                return frozenset((await self.wallet.get_bill_grants(org)).services)
+            except WalletNotFound:
+                return frozenset()
+
+        try:
+            return await self._grants.get(org, load)  # type: ignore[no-any-return]
+        except WalletUnavailable as exc:
+            self._mark_down(exc)
+            stale = self._grants.stale(org)
+            if stale is not None:
+                return stale  # type: ignore[no-any-return]
+            raise Refusal(503, "WALLET_UNAVAILABLE", f"Janus cannot check whether org {org!r} allows "
+                          "this service to bill it while the wallet is unreachable; retry shortly.",
+                          org=org) from None
+
+    # ----- settlement batches
+
+    async def _flusher(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settle_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            while self._queue:
+                await self._flush_once()
+
+    async def _flush_once(self) -> None:
+        batch, self._queue = self._queue[: self.settle_batch], self._queue[self.settle_batch:]
+        try:
+            results = await self.wallet.settle_batch([_to_settle(c) for c in batch],
+                                                     idempotency_key=str(uuid.uuid4()))
+        except WalletUnavailable as exc:
+            self._mark_down(exc)
+            await self._spool(batch)
+            return
+        except WalletError as exc:  # the whole batch refused: a bug, keep the charges
+            log.error("settlement batch refused (%s); spooling %d charges", exc, len(batch))
+            await self._spool(batch)
+            return
+        await self._apply_results(batch, results, spooled=False)
+
+    async def _apply_results(self, charges: Sequence[Charge], results: Sequence[BatchResult[Any]],
+                             *, spooled: bool) -> None:
+        by_key = {r.key: r for r in results}
+        done: list[Charge] = []
+        again: list[Charge] = []  # spool (or keep) for a later try with the same key
+        rehold: list[Charge] = []  # the hold closed before the charge reached it
+        for c in charges:
+            r = by_key.get(c.key)
+            err = r.error if r is not None else WalletUnavailable(0, message="no result for the key")
+            if err is None or (isinstance(err, IdempotencyConflict) and err.status == 422):
+                # 422 on our own key: it was settled earlier (with another hold); never twice.
+                done.append(c)
+            elif isinstance(err, (HoldClosed, HoldNotFound)):
+                rehold.append(c)
+            elif isinstance(err, (WalletUnavailable, IdempotencyConflict)):
+                again.append(c)
+            else:
+                log.error("wallet refused charge %s for good: %s", c.key, err)
+                self.metrics.settle_rejected.inc()
+                if not spooled:
+                    await self._spool([c])
+                await asyncio.to_thread(self.spool.reject, c.key, f"{err.status} {err.code}: {err}")
+                self._settled(c)
+        for c in done:
+            self._settled(c)
+            self.metrics.gas_charged.labels(c.service).inc(c.tokens)
+        if spooled:
+            if done:
+                await asyncio.to_thread(self.spool.done, [c.key for c in done])
+            if rehold:
+                await asyncio.to_thread(self.spool.set_hold, [c.key for c in rehold], None)
+                self._drain_now.set()
+            if again:
+                await asyncio.to_thread(self.spool.retry_later, [c.key for c in again], self.wallet_retry,
+                                        "wallet unavailable")
+        else:
+            if again or rehold:
+                await self._spool(again + [_unheld(c) for c in rehold])
+            for c in rehold:
+                self._settled(c)
+
+    def _settled(self, c: Charge) -> None:
+        if c.hold is not None:
+            self.book.settled(c.hold, c.org, c.tokens)
+
+    async def _spool(self, charges: Sequence[Charge]) -> None:
+        await asyncio.to_thread(self.spool.add, charges)
+        self.metrics.spooled.inc(len(charges))
+        for c in charges:
+            if c.hold is None:
+                self._spooled_unbacked[c.org] = self._spooled_unbacked.get(c.org, 0) + c.tokens
+        self._drain_now.set()
+
+    # ----- the spool drainer
+
+    async def _drainer(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._drain_now.wait(), self.wallet_retry)
+            except TimeoutError:
+                pass
+            self._drain_now.clear()
+            try:
+                if self.wallet_down():
+                    # Other workers spool too: keep the shared fail-open count current.
+                    self._spooled_unbacked = await asyncio.to_thread(self.spool.unbacked_tokens)
+                else:
+                    await self.drain_once()
+            except Exception:
+                log.exception("spool drain failed; retrying in %.1fs", self.wallet_retry)
+
+    async def drain_once(self) -> int:
+        """Settle what the spool holds; returns how many charges were leased."""
+        charges = await asyncio.to_thread(self.spool.lease, self.settle_batch)
+        if charges:
+            backed = [c for c in charges if c.hold is not None]
+            fresh = await self._hold_for([c for c in charges if c.hold is None])
+            if backed or fresh:
+                await self._settle_spooled(backed + fresh)
+            # A hold taken here covers exactly its charges; give back whatever a refusal left.
+            for hold in {c.hold for c in fresh if c.hold}:
+                await self._release(hold)
+        self._spooled_unbacked = await asyncio.to_thread(self.spool.unbacked_tokens)
+        self.metrics.spool_pending.set(await asyncio.to_thread(self.spool.pending))
+        return len(charges)
+
+    async def _hold_for(self, charges: Sequence[Charge]) -> list[Charge]:
+        """One hold per org covering its unbacked charges (the batch API); the charges now backed."""
+        by_org: dict[str, list[Charge]] = defaultdict(list)
+        for c in charges:
+            by_org[c.org].append(c)
+        if not by_org:
+            return []
+        requests = [HoldRequest(org, sum(c.tokens for c in cs), self.hold_ttl, key=str(uuid.uuid4()))
+                    for org, cs in by_org.items()]
+        try:
+            results = await self.wallet.hold_batch(requests, idempotency_key=str(uuid.uuid4()))
+        except WalletError as exc:
+            if isinstance(exc, WalletUnavailable):
+                self._mark_down(exc)
+            await asyncio.to_thread(self.spool.retry_later, [c.key for c in charges], self.wallet_retry, str(exc))
+            return []
+        backed: list[Charge] = []
+        for req, result, (org, cs) in zip(requests, results, by_org.items()):
+            keys = [c.key for c in cs]
+            if result.ok:
+                await asyncio.to_thread(self.spool.set_hold, keys, result.value.id)
+                backed += [Charge(c.key, c.org, result.value.id, *_rest(c)) for c in cs]
+            else:
+                delay = SHORT_RETRY if isinstance(result.error, InsufficientGas) else self.wallet_retry
+                log.warning("spooled charges of org %s wait: %s", org, result.error)
+                await asyncio.to_thread(self.spool.retry_later, keys, delay, str(result.error))
+        return backed
+
+    async def _settle_spooled(self, charges: Sequence[Charge]) -> None:
+        try:
+            results = await self.wallet.settle_batch([_to_settle(c) for c in charges],
+                                                     idempotency_key=str(uuid.uuid4()))
+        except WalletError as exc:
+            if isinstance(exc, WalletUnavailable):
+                self._mark_down(exc)
+            await asyncio.to_thread(self.spool.retry_later, [c.key for c in charges], self.wallet_retry, str(exc))
+            return
+        await self._apply_results(charges, results, spooled=True)
+
+
+def _rest(c: Charge) -> tuple[str, int, str, str, str, str]:
+    return (c.provider, c.tokens, c.service, c.route, c.method, c.request_id)
+
+
+def _unheld(c: Charge) -> Charge:
+    return Charge(c.key, c.org, None, *_rest(c))

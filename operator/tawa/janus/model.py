@@ -1,0 +1,52 @@
+"""The few values Janus passes between its parts (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from tawa.gas.pricing import PricedRoute
+
+
+@dataclass(frozen=True)
+class Service:
+    """A proxied service: where it lives, who owns it, how its routes are priced."""
+
+    name: str
+    namespace: str | None
+    owner: str
+    upstream: str  # base URL without a trailing slash
+    routes: tuple[PricedRoute, ...]
+
+    @property
+    def provider_wallet(self) -> str:
+        return f"wallet-{self.owner}"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as proved by a token (never by a header the caller sets)."""
+
+    program_id: str | None
+    service_id: str | None
+    via: Literal["jwt", "token-review"]
+
+
+class Refusal(Exception):
+    """A request Janus answers itself: status plus the JSON error body
+    `{"error": "UPPER_SNAKE", "message": "what and the fix", ...}`."""
+
+    def __init__(self, status: int, error: str, message: str, **extra: object) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.extra = status, error, message, extra
+
+    def body(self) -> dict[str, object]:
+        return {"error": self.error, "message": self.message, **self.extra}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Refusal) and self.body() == other.body() and self.status == other.status
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+refusal = Refusal

@@ -1,0 +1,214 @@
+"""Which services exist and where they live: the cluster's Components, or a file.
+
+Lookups, found and not found alike, are cached for `ttl` seconds (60 by
+default): a new service goes live within a minute, and a flood of calls to an
+unknown name costs one lookup a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import yaml
+
+from tawa.catalog.problems import CatalogError
+from tawa.catalog.validate import check_component
+from tawa.janus.model import Service
+from tawa.janus.settings import UPSTREAM_URL_ANNOTATION
+
+log = logging.getLogger("tawa.janus.registry")
+K = TypeVar("K")
+
+
+def service_from_resource(doc: Mapping[str, Any]) -> Service:
+    """A Component resource (or catalog-info document) → Service; raises CatalogError/ValueError."""
+    meta = doc.get("metadata") or {}
+    name, namespace = meta.get("name"), meta.get("namespace")
+    annotations = meta.get("annotations") or {}
+    if not isinstance(name, str) or not name:
+        raise ValueError("metadata.name is missing")
+    component = check_component(name, annotations, doc.get("spec") or {}, namespace)
+    upstream = annotations.get(UPSTREAM_URL_ANNOTATION)
+    if not upstream:
+        if not namespace:
+            raise ValueError(f"{name}: set metadata.namespace or the {UPSTREAM_URL_ANNOTATION} annotation")
+        upstream = f"http://{name}.{namespace}.svc.cluster.local:{component.spec.port}"
+    return Service(name=name, namespace=namespace, owner=component.spec.owner,
+                   upstream=upstream.rstrip("/"), routes=tuple(component.priced_routes()))
+
+
+class Source(Protocol):
+    async def by_name(self, name: str) -> Service | None: ...
+
+    async def by_account(self, namespace: str, name: str) -> Service | None: ...
+
+
+class FileSource:
+    """A YAML file of Component documents; re-read when it changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[float, int] | None = None
+        self._services: list[Service] = []
+
+    def _load(self) -> list[Service]:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            log.error("registry file %s is missing: no services", self.path)
+            return []
+        stamp = (stat.st_mtime, stat.st_size)
+        if stamp == self._stamp:
+            return self._services
+        services: list[Service] = []
+        try:
+            docs = list(yaml.safe_load_all(self.path.read_text()))
+        except yaml.YAMLError as exc:
+            log.error("registry file %s is not valid YAML (%s); keeping the previous services", self.path, exc)
+            return self._services
+        for doc in docs:
+            if not isinstance(doc, dict):
+                continue
+            try:
+                services.append(service_from_resource(doc))
+            except (CatalogError, ValueError) as exc:
+                log.error("registry file %s: skipping a document: %s", self.path, exc)
+        self._stamp, self._services = stamp, services
+        return services
+
+    async def by_name(self, name: str) -> Service | None:
+        return next((s for s in self._load() if s.name == name), None)
+
+    async def by_account(self, namespace: str, name: str) -> Service | None:
+        return next((s for s in self._load() if s.name == name and s.namespace == namespace), None)
+
+
+class ClusterSource:
+    """Components in the cluster, looked up by name (blocking client calls run in a thread)."""
+
+    def __init__(self, api_client: Any, env: str | None = None) -> None:
+        from kubernetes import client
+
+        self._custom = client.CustomObjectsApi(api_client)
+        self._env = env
+
+    def _items(self, name: str) -> list[dict[str, Any]]:
+        from tawa.catalog.render import API_GROUP, PLURAL
+
+        result = self._custom.list_cluster_custom_object(
+            API_GROUP, "v1", PLURAL, field_selector=f"metadata.name={name}")
+        return list(result.get("items", []))
+
+    def _pick(self, name: str, items: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """One Component per name is the rule; with several, prefer `{name}-{env}`."""
+        if not items:
+            return None
+        items.sort(key=lambda i: i["metadata"].get("namespace", ""))
+        preferred = f"{name}-{self._env}" if self._env else None
+        chosen = next((i for i in items if i["metadata"].get("namespace") == preferred), items[0])
+        if len(items) > 1:
+            log.warning("service %s exists in namespaces %s; using %s", name,
+                        [i["metadata"].get("namespace") for i in items], chosen["metadata"].get("namespace"))
+        return chosen
+
+    @staticmethod
+    def _service(doc: dict[str, Any] | None) -> Service | None:
+        if doc is None:
+            return None
+        try:
+            return service_from_resource(doc)
+        except (CatalogError, ValueError) as exc:
+            meta = doc.get("metadata", {})
+            log.error("Component %s/%s is invalid, not routable: %s", meta.get("namespace"), meta.get("name"), exc)
+            return None
+
+    async def by_name(self, name: str) -> Service | None:
+        items = await asyncio.to_thread(self._items, name)
+        return self._service(self._pick(name, items))
+
+    async def by_account(self, namespace: str, name: str) -> Service | None:
+        from kubernetes.client.exceptions import ApiException
+
+        from tawa.catalog.render import API_GROUP, PLURAL
+
+        try:
+            doc = await asyncio.to_thread(self._custom.get_namespaced_custom_object,
+                                          API_GROUP, "v1", namespace, PLURAL, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._service(doc)
+
+
+class TtlCache:
+    """Results (None included) kept `ttl` seconds; one lookup in flight per key."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self._clock = ttl, clock
+        self._entries: dict[Any, tuple[Any, float]] = {}
+        self._pending: dict[Any, asyncio.Future[Any]] = {}
+
+    def peek(self, key: Any) -> tuple[bool, Any]:
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] > self._clock():
+            return True, entry[0]
+        return False, None
+
+    async def get(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+        hit, value = self.peek(key)
+        if hit:
+            return value
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            value = await load()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters may be none
+            raise
+        finally:
+            self._pending.pop(key, None)
+        self._entries[key] = (value, self._clock() + self.ttl)
+        future.set_result(value)
+        return value
+
+    def stale(self, key: Any) -> Any:
+        """The last value even if expired (for when the source is down)."""
+        entry = self._entries.get(key)
+        return entry[0] if entry else None
+
+
+class Registry:
+    def __init__(self, source: Source, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.source = source
+        self._names = TtlCache(ttl, clock)
+        self._accounts = TtlCache(ttl, clock)
+
+    async def lookup(self, name: str) -> Service | None:
+        hit, value = self._names.peek(name)  # the hot path: no coroutine switch
+        if hit:
+            return value  # type: ignore[no-any-return]
+        try:
+            return await self._names.get(name, lambda: self.source.by_name(name))  # type: ignore[no-any-return]
+        except Exception as exc:
+            # The API server being briefly away should not take every service down.
+            log.error("registry lookup of %s failed (%s); using the last known answer", name, exc)
+            return self._names.stale(name)  # type: ignore[no-any-return]
+
+    async def component(self, namespace: str, name: str) -> Service | None:
+        key = (namespace, name)
+        return await self._accounts.get(key, lambda: self.source.by_account(namespace, name))  # type: ignore[no-any-return]
+
+
+def names(services: Iterable[Service]) -> list[str]:
+    return sorted(s.name for s in services)

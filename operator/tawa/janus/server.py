@@ -1,0 +1,120 @@
+"""Assemble Janus from its settings and run it: one process, or one per core.
+
+Several workers share the port with SO_REUSEPORT; each has its own holds (the
+no-overspend rule holds per hold, so it holds for the sum) and its own pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from aiohttp import web
+
+from tawa.gas.platform import load_platform_table
+from tawa.janus import logs
+from tawa.janus.app import Janus, JanusServer
+from tawa.janus.identity import Identity, KubeTokenReviewer
+from tawa.janus.metering import Meter
+from tawa.janus.metrics import Metrics
+from tawa.janus.registry import ClusterSource, FileSource, Registry, Source
+from tawa.janus.settings import JanusSettings
+from tawa.janus.spool import Spool
+
+log = logging.getLogger("tawa.janus")
+SHUTDOWN_GRACE = 10.0
+
+
+def build(settings: JanusSettings, worker: int = 0) -> tuple[Janus, Spool]:
+    import httpx
+
+    from tawa.wallet.client import AsyncWalletClient
+
+    api = None
+    if settings.registry is None or settings.token_review:
+        from tawa.kube import api_client
+
+        api = api_client(settings.kubeconfig)
+    source: Source = FileSource(settings.registry) if settings.registry else ClusterSource(api, settings.env)
+    registry = Registry(source, settings.registry_ttl)
+    reviewer = KubeTokenReviewer(api) if settings.uses_token_review and api is not None else None
+    identity = Identity(audience=settings.jwt_audience, secret=settings.jwt_secret, jwks_url=settings.jwks_url,
+                        reviewer=reviewer, components=registry.component)
+    metrics = Metrics()
+    wallet = AsyncWalletClient(settings.wallet_url, settings.wallet_token or "", timeout=settings.wallet_timeout,
+                               limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+    spool = Spool(settings.spool_file)
+    meter = Meter(wallet, spool, metrics, hold_ttl=settings.hold_ttl, chunk=settings.hold_chunk,
+                  chunk_max=settings.hold_chunk_max, margin=settings.hold_margin,
+                  settle_interval=settings.settle_interval, settle_batch=settings.settle_batch,
+                  grants_ttl=settings.grants_ttl, fail_open_cap=settings.fail_open_cap // settings.workers,
+                  wallet_retry=settings.wallet_retry, hold_idle=settings.hold_idle, worker=str(worker))
+    janus = Janus(registry=registry, identity=identity, meter=meter, metrics=metrics,
+                  platform_prices=load_platform_table(settings.platform_prices),
+                  upstream_timeout=settings.upstream_timeout, connect_timeout=settings.upstream_connect_timeout,
+                  pool_size=settings.upstream_pool_size, access_log=settings.access_log)
+    return janus, spool
+
+
+async def serve(settings: JanusSettings, worker: int = 0) -> None:
+    """Run one worker until SIGTERM/SIGINT, then drain: finish calls, settle, release holds."""
+    janus, spool = build(settings, worker)
+    await janus.start()
+    server = JanusServer(janus.handle, access_log=None, auto_decompress=False)
+    runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_GRACE)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.workers > 1, backlog=2048)
+    await site.start()
+    log.info("janus listening", extra={"url": site.name, "worker": worker, "pid": os.getpid(),
+                                       "wallet": settings.wallet_url})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("janus stopping", extra={"worker": worker})
+    await runner.cleanup()
+    await janus.stop()
+    spool.close()
+
+
+def _worker_main(settings: JanusSettings, worker: int) -> None:
+    logs.configure(settings.log_level)
+    asyncio.run(serve(settings, worker))
+
+
+def run(settings: JanusSettings) -> None:
+    """Serve with `settings.workers` processes (the calling process supervises them)."""
+    logs.configure(settings.log_level)
+    if settings.workers == 1:
+        asyncio.run(serve(settings))
+        return
+    # Counters from every worker add up through files in this directory; it must
+    # be in the environment before a worker imports prometheus-client.
+    metrics_dir = Path(tempfile.mkdtemp(prefix="janus-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=_worker_main, args=(settings, i), name=f"janus-{i}") for i in
+             range(settings.workers)]
+    for proc in procs:
+        proc.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for proc in procs:
+            if proc.pid and proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for proc in procs:
+        proc.join()
+    codes = [p.exitcode for p in procs]
+    if any(codes):
+        log.error("janus workers exited", extra={"codes": codes})
+        sys.exit(1)

@@ -1,0 +1,98 @@
+"""Janus settings, read from the environment (prefix TAWA_JANUS_) and the CLI flags.
+
+The wallet's own names are shared with the other programs (DESIGN.md):
+TAWA_WALLET_URL, TAWA_WALLET_TOKEN, TAWA_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+UPSTREAM_URL_ANNOTATION = "tawa.insureco.io/upstream-url"
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("TAWA_DATA_DIR") or Path.home() / ".local" / "share" / "tawa")
+
+
+class JanusSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TAWA_JANUS_", extra="ignore", frozen=True)
+
+    host: str = "0.0.0.0"
+    port: int = Field(3000, ge=0, le=65535)
+    # One process per core shares the port with SO_REUSEPORT; each keeps its own holds.
+    workers: int = Field(1, ge=1, le=64)
+
+    wallet_url: str = Field(
+        "http://127.0.0.1:8081", validation_alias=AliasChoices("TAWA_WALLET_URL", "wallet_url")
+    )
+    wallet_token: str | None = Field(
+        None, validation_alias=AliasChoices("TAWA_WALLET_TOKEN", "wallet_token"), repr=False
+    )
+    wallet_timeout: float = Field(2.0, gt=0, description="seconds before the wallet counts as unreachable")
+
+    # Registry: a file of Component YAML documents, else the cluster's Components.
+    registry: Path | None = None
+    kubeconfig: str | None = None
+    env: str | None = Field(None, description="environment name: prefer namespace {service}-{env}")
+    registry_ttl: float = Field(60.0, ge=0, description="seconds a lookup (found or not) is cached")
+    platform_prices: Path | None = None
+
+    # Caller identity.
+    jwt_secret: str | None = Field(None, repr=False)
+    jwks_url: str | None = None
+    jwt_audience: str = "janus"
+    token_review: bool | None = Field(
+        None, description="check Kubernetes service-account tokens (default: on with a cluster registry)"
+    )
+
+    # Upstream calls.
+    upstream_timeout: float = Field(30.0, gt=0, description="seconds to wait for upstream data → 504")
+    upstream_connect_timeout: float = Field(5.0, gt=0)
+    upstream_pool_size: int = Field(256, ge=1, description="keep-alive connections per worker")
+
+    # Metering.
+    hold_ttl: int = Field(120, ge=5, description="seconds a pre-authorised hold lives")
+    hold_chunk: int = Field(100, ge=1, description="first hold taken for an org, in tokens")
+    hold_chunk_max: int = Field(5000, ge=1, description="largest hold taken for an org, in tokens")
+    hold_idle: float = Field(30.0, gt=0, description="seconds an unused hold is kept before it is released")
+    settle_interval: float = Field(0.05, gt=0, description="seconds between settlement batches")
+    settle_batch: int = Field(500, ge=1, le=1000)
+    grants_ttl: float = Field(30.0, ge=0, description="seconds bill grants are cached")
+    fail_open_cap: int = Field(
+        1000, ge=0, description="per-org tokens of unbilled usage allowed while the wallet is down"
+    )
+    wallet_retry: float = Field(1.0, gt=0, description="seconds between wallet retries when it is down")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir, validation_alias=AliasChoices("TAWA_DATA_DIR", "data_dir")
+    )
+    spool_path: Path | None = None
+
+    log_level: str = "INFO"
+    access_log: bool = False
+
+    @model_validator(mode="after")
+    def _chunks_ordered(self) -> JanusSettings:
+        if self.hold_chunk > self.hold_chunk_max:
+            raise ValueError("TAWA_JANUS_HOLD_CHUNK must not exceed TAWA_JANUS_HOLD_CHUNK_MAX")
+        if self.hold_ttl < self.hold_margin + 5:
+            raise ValueError(f"TAWA_JANUS_HOLD_TTL must be at least {self.hold_margin + 5:.0f} s: a hold must "
+                             "outlive the upstream timeout and the settlement of its last call")
+        return self
+
+    @property
+    def hold_margin(self) -> float:
+        """Seconds before expiry a hold stops taking calls: one may still be upstream, then settled."""
+        return self.upstream_timeout + 2 * self.wallet_timeout + self.settle_interval + 1
+
+    @property
+    def spool_file(self) -> Path:
+        return self.spool_path or self.data_dir / "janus-spool.db"
+
+    @property
+    def uses_token_review(self) -> bool:
+        return self.token_review if self.token_review is not None else self.registry is None
