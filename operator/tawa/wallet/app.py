@@ -13,7 +13,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections import Counter as Counter_
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -66,12 +67,19 @@ class Metrics:
                                buckets=(1, 10, 50, 100, 250, 500, 1000))
         self.expired = Counter("wallet_holds_expired_total", "Holds expired by the sweep", registry=r)
 
-    def record(self, items: list[tuple[str, d.Command]], outcomes: list[d.Outcome]) -> None:
+    def record(self, items: Sequence[tuple[str, d.Command]], outcomes: Sequence[d.Outcome]) -> None:
+        # Counted locally first: a labelled prometheus increment per batch item cost more than its SQL.
+        counts: Counter_[tuple[str, int]] = Counter_()
+        tokens: Counter_[str] = Counter_()
         for (_, cmd), out in zip(items, outcomes, strict=True):
-            self.commands.labels(cmd.kind, str(out.status)).inc()
+            counts[cmd.kind, out.status] += 1
             amount = getattr(cmd, "tokens", None)
-            if out.ok and isinstance(amount, int):
-                self.tokens.labels(cmd.kind).inc(amount)
+            if out.ok and type(amount) is int:
+                tokens[cmd.kind] += amount
+        for (kind, status), n in counts.items():
+            self.commands.labels(kind, str(status)).inc(n)
+        for kind, n in tokens.items():
+            self.tokens.labels(kind).inc(n)
 
 
 class AuthAndMetrics:
@@ -212,8 +220,8 @@ def _item_command(kind: str, item: Any) -> tuple[str, d.Command] | d.Outcome:
     for name in names:
         if name not in item:
             return d.Outcome(422, d.Refusal(422, "MISSING_FIELD", f"{name}: this field is required", name).body())
-    for name in (n for n in names if n != "tokens"):
-        if not isinstance(item[name], str):
+    for name in names:
+        if name != "tokens" and type(item[name]) is not str:
             return d.Outcome(422, d.Refusal(422, "INVALID_FIELD", f"{name}: must be a string", name).body())
     if kind == "hold":
         return key, d.PlaceHold(item["wallet"], item["tokens"], item.get("ttlSeconds", 300))
@@ -274,15 +282,17 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
             return error(422, "INVALID_FIELD", f"items: send a list of 1 to {MAX_BATCH} items", "items")
         parsed = [_item_command(kind, item) for item in items]
         todo = [p for p in parsed if isinstance(p, tuple)]
-        done = iter(await run_in_threadpool(store.apply, todo) if todo else [])
+        answers = await run_in_threadpool(store.apply, todo) if todo else []
         metrics.batch.labels(kind).observe(len(items))
+        metrics.record(todo, answers)
+        done = iter(answers)
         results = []
         for item, p in zip(items, parsed, strict=True):
-            out = next(done) if isinstance(p, tuple) else p
-            item_key = item.get("key") if isinstance(item, dict) and isinstance(item.get("key"), str) else ""
-            results.append({"key": item_key, "status": out.status, "body": out.body})
-        metrics.record(todo, [d.Outcome(r["status"], r["body"]) for r, p in zip(results, parsed, strict=True)
-                              if isinstance(p, tuple)])
+            if isinstance(p, tuple):
+                results.append({"key": p[0], "status": (out := next(done)).status, "body": out.body})
+            else:
+                key = item.get("key") if isinstance(item, dict) and isinstance(item.get("key"), str) else ""
+                results.append({"key": key, "status": p.status, "body": p.body})
         return JSONResponse({"results": results})
 
     @app.get("/healthz", response_model=m.HealthOut, responses={503: {"model": m.ErrorOut}})

@@ -235,9 +235,9 @@ class Command:
         return ()
 
     def fingerprint(self) -> str:
-        data = [self.kind, *(getattr(self, f.name) for f in fields(self))]  # type: ignore[arg-type]
-        raw = json.dumps(data, separators=(",", ":"), sort_keys=True, default=str)
-        return hashlib.sha256(raw.encode()).hexdigest()
+        # repr of str/int/None values is stable across processes and versions, and cheap.
+        raw = repr((self.kind, *(getattr(self, f.name) for f in fields(self))))  # type: ignore[arg-type]
+        return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
