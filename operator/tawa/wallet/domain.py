@@ -640,10 +640,12 @@ class MemoryLedger:
     keys: dict[str, Stored] = field(default_factory=dict)
 
     def apply(self, commands: list[tuple[str, Command]], now: int) -> list[Outcome]:
-        from copy import deepcopy
+        from copy import copy
 
+        # Work on copies (all fields are scalars) so that a failing batch changes nothing.
         book = Book(now, next_txn_id=lambda: len(self.txns) + len(book.txns) + 1,
-                    wallets=deepcopy(self.wallets), holds=deepcopy(self.holds))
+                    wallets={k: copy(v) for k, v in self.wallets.items()},
+                    holds={k: copy(v) for k, v in self.holds.items()})
         book.expire_due()
         out: list[Outcome] = []
         for key, cmd in commands:
