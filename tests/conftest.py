@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.wallet",
     "tests.fixtures.janus",
+    "tests.fixtures.operator",
 ]

@@ -1,5 +1,6 @@
-"""kopf handlers for Component: reconcile (validate → env → gate → apply) and
-the hosting timer. Thin: decisions live in the pure modules beside this one."""
+"""kopf handlers for Component: reconcile (validate → env → gate → apply), the
+readiness watcher and the hosting timer. Thin: decisions live in the pure
+modules beside this one."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 import kopf
 
 from tawa.catalog.env import TargetService, plan_env
-from tawa.catalog.problems import CatalogError
-from tawa.catalog.render import API_GROUP, PLURAL
+from tawa.catalog.problems import CatalogError, Problem
+from tawa.catalog.render import API_GROUP, KIND, PLURAL
 from tawa.catalog.validate import Component, check_component
 from tawa.controller import children, gate, hosting, kubeapi
 from tawa.controller.conditions import Condition, condition, merge_conditions
@@ -21,6 +22,7 @@ from tawa.wallet.client import (
 
 SETTINGS = OperatorSettings()
 RESOURCE = (API_GROUP, "v1", PLURAL)
+MISSING_IMAGE = Problem("spec.image", "is required to run pods: set it with `tawa deploy --image IMG`")
 
 
 def _wallet() -> WalletClient:
@@ -37,6 +39,23 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 16
 
 
+def write_status(body: kopf.Body, *updates: Condition, generation: int | None = None, **fields: Any) -> None:
+    """Merge conditions and fields into the Component's status (optimistic locking).
+
+    `generation` is the spec generation these updates were computed from; the
+    status' own observedGeneration is left alone when it is None.
+    """
+    def change(obj: dict[str, Any]) -> dict[str, Any]:
+        status = obj.get("status") or {}
+        observed = generation if generation is not None else status.get("observedGeneration")
+        new = {"conditions": merge_conditions(status.get("conditions", []), updates, observed), **fields}
+        if generation is not None:
+            new["observedGeneration"] = generation
+        return new
+
+    kubeapi.update_component_status(body.metadata["name"], body.metadata.namespace, change)
+
+
 @kopf.index(*RESOURCE)
 def components_by_name(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, TargetService]:
     """Where each service lives, so direct URLs follow the target Component."""
@@ -50,37 +69,23 @@ def _lookup(index: kopf.Index[str, TargetService]) -> Any:
     return lookup
 
 
-def _set_status(patch: kopf.Patch, status: dict[str, Any], generation: int, *updates: Condition,
-                **fields: Any) -> None:
-    patch.status["conditions"] = merge_conditions(status.get("conditions", []), updates, generation)
-    patch.status["observedGeneration"] = generation
-    for key, value in fields.items():
-        patch.status[key] = value
-
-
-def _validate(body: kopf.Body, patch: kopf.Patch) -> Component | None:
-    meta, status, generation = body.metadata, body.status, body.metadata.get("generation", 0)
+def _validate(body: kopf.Body) -> Component | None:
+    meta, generation = body.metadata, body.metadata.get("generation", 0)
     try:
         component = check_component(meta["name"], dict(meta.annotations), dict(body.spec), meta.namespace)
         if not component.spec.image:
-            raise CatalogError([_missing_image()])
+            raise CatalogError([MISSING_IMAGE])
     except CatalogError as exc:
         message = "; ".join(str(p) for p in exc.problems)
         kopf.warn(body, reason="InvalidSpec", message=message)
-        _set_status(patch, status, generation, Condition("Valid", False, "InvalidSpec", message))
+        write_status(body, Condition("Valid", False, "InvalidSpec", message), generation=generation)
         return None
-    _set_status(patch, status, generation, Condition("Valid", True, "Valid", "spec is valid"),
-                tier=component.tier.name, tokensPerHour=component.tier.tokens_per_hour * component.spec.replicas)
+    write_status(body, Condition("Valid", True, "Valid", "spec is valid"), generation=generation,
+                 tier=component.tier.name, tokensPerHour=component.tier.tokens_per_hour * component.spec.replicas)
     return component
 
 
-def _missing_image() -> Any:
-    from tawa.catalog.problems import Problem
-
-    return Problem("spec.image", "is required to run pods: set it with `tawa deploy --image IMG`")
-
-
-def _check_gate(component: Component, body: kopf.Body, patch: kopf.Patch, retry: int) -> None:
+def _check_gate(component: Component, body: kopf.Body, retry: int) -> None:
     """Raise TemporaryError (retry with backoff) unless the owner's wallet covers the reserve."""
     wallet = wallet_id(component.spec.owner)
     try:
@@ -89,77 +94,85 @@ def _check_gate(component: Component, body: kopf.Body, patch: kopf.Patch, retry:
     except WalletNotFound:
         verdict = gate.wallet_not_found(component, wallet)
     except WalletUnavailable as exc:
-        verdict = gate.wallet_unavailable(wallet, exc.message if hasattr(exc, "message") else str(exc))
+        verdict = gate.wallet_unavailable(wallet, str(exc))
     else:
         if check.ok:
-            _set_status(patch, body.status, body.metadata.get("generation", 0),
-                        gate.covered(wallet, check.balance, check.required))
+            write_status(body, gate.covered(wallet, check.balance, check.required))
             return
         verdict = gate.insufficient(component, wallet, check.balance, check.required, check.shortfall)
-    _record_gate(body, patch, verdict)
+    previous = condition(body.status, gate.GATE)
+    if not previous or (previous.get("reason"), previous.get("message")) != (verdict.reason, verdict.message):
+        kopf.warn(body, reason=verdict.reason, message=verdict.message)  # once per verdict, not per retry
+    write_status(body, verdict)
     raise kopf.TemporaryError(verdict.message, delay=gate.retry_delay(retry, SETTINGS.gate_retry_max))
 
 
-def _record_gate(body: kopf.Body, patch: kopf.Patch, verdict: Condition) -> None:
-    previous = condition(body.status, gate.GATE)
-    if not previous or previous.get("reason") != verdict.reason or previous.get("message") != verdict.message:
-        kopf.warn(body, reason=verdict.reason, message=verdict.message)
-    # Status written straight away: kopf applies `patch` only when the handler ends,
-    # and a retrying handler must still show why it waits.
-    generation = body.metadata.get("generation", 0)
-    kubeapi.patch_component_status(body.metadata["name"], body.metadata.namespace, {
-        "conditions": merge_conditions(body.status.get("conditions", []), [verdict], generation),
-        "observedGeneration": generation,
-    })
-
-
-def _desired(component: Component, body: kopf.Body, index: kopf.Index[str, TargetService],
-             replicas: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _desired(component: Component, body: kopf.Body,
+             index: kopf.Index[str, TargetService]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     ns, uid = body.metadata.namespace, body.metadata.uid
     plan = plan_env(component.spec, SETTINGS.env, _lookup(index), SETTINGS.platform_services)
     for notice in plan.notices:
         kopf.warn(body, reason=notice.reason, message=notice.message)
-    deployment = children.deployment(component, ns, uid, plan.variables, replicas)
+    deployment = children.deployment(component, ns, uid, plan.variables)
     return [children.service_account(component, ns, uid), children.service(component, ns, uid)], deployment
 
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, components_by_name: kopf.Index[str, TargetService],
-              **_: Any) -> None:
-    component = _validate(body, patch)
+def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, TargetService], **_: Any) -> None:
+    component = _validate(body)
     if component is None:
         return  # nothing half-applied: the existing Deployment stays as it is
     existing = kubeapi.read_deployment(component.name, body.metadata.namespace)
     others, deployment = _desired(component, body, components_by_name)
     if children.rollout_fields(existing) != children.rollout_fields(deployment):
-        _check_gate(component, body, patch, retry)
+        _check_gate(component, body, retry)
     for obj in (*others, deployment):
         kubeapi.apply(obj)
     kopf.info(body, reason="Applied", message=f"Deployment {component.name} applied "
               f"({component.spec.replicas} × {component.tier.name}, image {component.spec.image})")
 
 
-@kopf.timer(*RESOURCE, interval=SETTINGS.timer_interval, initial_delay=SETTINGS.timer_interval / 2)
-def hosting_tick(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """Report readiness, then charge every hosting bucket not charged yet."""
-    meta, status = body.metadata, body.status
+def _readiness(deployment: dict[str, Any] | None) -> tuple[Condition, dict[str, Any]]:
+    status, spec = (deployment or {}).get("status") or {}, (deployment or {}).get("spec") or {}
+    ready, desired = int(status.get("readyReplicas") or 0), int(spec.get("replicas") or 0)
+    if deployment is None:
+        verdict = Condition("Ready", False, "NoDeployment", "no Deployment yet")
+    else:
+        verdict = Condition("Ready", desired > 0 and ready >= desired,
+                            "PodsReady" if desired > 0 and ready >= desired else "PodsNotReady",
+                            f"{ready}/{desired} pods ready")
+    return verdict, {"ready": f"{ready}/{desired}", "readyReplicas": ready, "replicas": desired}
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})
+def deployment_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
+    """Mirror the owned Deployment's readiness onto its Component as it happens."""
+    owner = next((o for o in body.metadata.get("ownerReferences", []) if o.get("kind") == KIND), None)
+    if owner is None:
+        return
+    verdict, fields = _readiness(None if type == "DELETED" else dict(body))
+    kubeapi.update_component_status(owner["name"], body.metadata.namespace, lambda obj: {
+        "conditions": merge_conditions((obj.get("status") or {}).get("conditions", []), [verdict],
+                                       (obj.get("status") or {}).get("observedGeneration")),
+        **fields})
+
+
+@kopf.timer(*RESOURCE, interval=SETTINGS.timer_interval, initial_delay=min(5.0, SETTINGS.timer_interval))
+def hosting_tick(body: kopf.Body, **_: Any) -> None:
+    """Charge every hosting bucket not charged yet, for the pods Ready now."""
+    meta = body.metadata
     try:
         component = check_component(meta["name"], dict(meta.annotations), dict(body.spec), meta.namespace)
     except CatalogError:
         return
     deployment = kubeapi.read_deployment(component.name, meta.namespace)
-    ready = int(((deployment or {}).get("status") or {}).get("readyReplicas") or 0)
-    desired = int(((deployment or {}).get("spec") or {}).get("replicas") or 0)
-    generation = meta.get("generation", 0)
-    updates = [Condition("Ready", deployment is not None and ready >= max(desired, 1) and desired > 0,
-                         "PodsReady" if ready else "NoReadyPods",
-                         f"{ready}/{desired} pods ready" if deployment else "no Deployment yet")]
-    fields: dict[str, Any] = {"ready": f"{ready}/{desired}", "readyReplicas": ready, "replicas": desired}
-    if ready > 0:
-        updates += _charge(component, body, ready, fields)
-    _set_status(patch, status, generation, *updates, **fields)
+    readiness, fields = _readiness(deployment)
+    updates = [readiness]
+    if fields["readyReplicas"] > 0:
+        updates += _charge(component, body, fields["readyReplicas"], fields)
+    write_status(body, *updates, **fields)
 
 
 def _charge(component: Component, body: kopf.Body, ready: int, fields: dict[str, Any]) -> list[Condition]:
@@ -186,10 +199,10 @@ def _charge(component: Component, body: kopf.Body, ready: int, fields: dict[str,
             if not unpaid:
                 fields["lastChargedHour"] = bucket
     fields["unpaidTokens"] = tokens * len(unpaid)
-    return _gas_condition(body, unpaid, tokens)
+    return [_gas_condition(body, unpaid, tokens)]
 
 
-def _gas_condition(body: kopf.Body, unpaid: list[str], tokens: int) -> list[Condition]:
+def _gas_condition(body: kopf.Body, unpaid: list[str], tokens: int) -> Condition:
     was_exhausted = (condition(body.status, "GasExhausted") or {}).get("status") == "True"
     if unpaid:
         owed = tokens * len(unpaid)
@@ -197,7 +210,7 @@ def _gas_condition(body: kopf.Body, unpaid: list[str], tokens: int) -> list[Cond
                    f"buy tokens (tawa wallet buy {body.spec.get('owner')}) and the charge is retried")
         if not was_exhausted:
             kopf.warn(body, reason="HostingUnpaid", message=message)
-        return [Condition("GasExhausted", True, "HostingUnpaid", message)]
+        return Condition("GasExhausted", True, "HostingUnpaid", message)
     if was_exhausted:
         kopf.info(body, reason="HostingCharged", message="hosting is paid up again")
-    return [Condition("GasExhausted", False, "HostingCharged", "hosting charges are paid")]
+    return Condition("GasExhausted", False, "HostingCharged", "hosting charges are paid")

@@ -3,6 +3,7 @@ sync handlers in its thread pool)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -52,6 +53,34 @@ def scale_deployment(name: str, namespace: str, replicas: int) -> None:
     client.AppsV1Api(api()).patch_namespaced_deployment_scale(name, namespace, {"spec": {"replicas": replicas}})
 
 
-def patch_component_status(name: str, namespace: str, status: dict[str, Any]) -> None:
-    client.CustomObjectsApi(api()).patch_namespaced_custom_object_status(
-        API_GROUP, "v1", namespace, PLURAL, name, {"status": status})
+def read_component(name: str, namespace: str) -> dict[str, Any] | None:
+    try:
+        return client.CustomObjectsApi(api()).get_namespaced_custom_object(API_GROUP, "v1", namespace, PLURAL, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def update_component_status(name: str, namespace: str, change: Callable[[dict[str, Any]], dict[str, Any]],
+                            attempts: int = 8) -> None:
+    """Read, compute the new status from the object, write it back with the read's
+    resourceVersion; retry on conflict.
+
+    Three writers share one status (reconcile, the Deployment watcher, the hosting
+    timer): optimistic locking keeps each from undoing another's conditions.
+    """
+    custom = client.CustomObjectsApi(api())
+    for _ in range(attempts):
+        obj = read_component(name, namespace)
+        if obj is None:
+            return
+        body = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                "status": change(obj)}
+        try:
+            custom.patch_namespaced_custom_object_status(API_GROUP, "v1", namespace, PLURAL, name, body)
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    raise RuntimeError(f"status of {namespace}/{name} kept changing under us; giving up after {attempts} tries")
