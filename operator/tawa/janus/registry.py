@@ -11,9 +11,9 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import yaml
 
@@ -23,7 +23,6 @@ from tawa.janus.model import Service
 from tawa.janus.settings import UPSTREAM_URL_ANNOTATION
 
 log = logging.getLogger("tawa.janus.registry")
-K = TypeVar("K")
 
 
 def service_from_resource(doc: Mapping[str, Any]) -> Service:
@@ -208,7 +207,3 @@ class Registry:
     async def component(self, namespace: str, name: str) -> Service | None:
         key = (namespace, name)
         return await self._accounts.get(key, lambda: self.source.by_account(namespace, name))  # type: ignore[no-any-return]
-
-
-def names(services: Iterable[Service]) -> list[str]:
-    return sorted(s.name for s in services)
