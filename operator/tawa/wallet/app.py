@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, 
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -41,6 +41,7 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+WalletId = Annotated[str, Path(max_length=80, examples=["wallet-acme"], description="wallet-{org}")]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
                                        description="Required: a replay returns the first answer")]
 
@@ -173,7 +174,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     models: dict[int, type] = {402: m.InsufficientGasOut}
-    base = {401, 403, 422, *codes}
+    base = {400, 401, 403, 422, *codes}
     return {c: {"model": models.get(c, m.ErrorOut)} for c in sorted(base)}
 
 
@@ -190,6 +191,10 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 if path not in PUBLIC_PATHS:
                     for op in ops.values():
                         op["security"] = [{"bearer": []}]
+                        for param in op.get("parameters", []):
+                            # Optional in the handler only so that its absence gets our 400, not a 422.
+                            if param["name"] == "Idempotency-Key":
+                                param["required"] = True
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -311,37 +316,37 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         return run(key, d.CreateWallet(body.org))
 
     @app.get("/v1/wallets/{wallet_id}", response_model=m.WalletOut, responses=_responses(404))
-    def get_wallet(wallet_id: str) -> JSONResponse:
+    def get_wallet(wallet_id: WalletId) -> JSONResponse:
         return JSONResponse(store.get_wallet(wallet_id))
 
     @app.get("/v1/wallets/{wallet_id}/ledger", response_model=m.LedgerOut, responses=_responses(404))
-    def ledger(wallet_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 50, cursor: str | None = None,
+    def ledger(wallet_id: WalletId, limit: Annotated[int, Query(ge=1, le=1000)] = 50, cursor: str | None = None,
                from_: Annotated[str | None, Query(alias="from")] = None, to: str | None = None) -> JSONResponse:
         return JSONResponse(store.ledger(wallet_id, limit, _cursor(cursor), parse_time(from_, "from"),
                                          parse_time(to, "to", end=True)))
 
     @app.post("/v1/wallets/{wallet_id}/purchases", status_code=201, response_model=m.ChargeOut,
               responses=_responses(404, *POST_ERRORS))
-    def purchase(wallet_id: str, body: m.PurchaseIn, key: IdemKey = None) -> JSONResponse:
+    def purchase(wallet_id: WalletId, body: m.PurchaseIn, key: IdemKey = None) -> JSONResponse:
         return run(key, d.Purchase(wallet_id, body.tokens))
 
     @app.post("/v1/wallets/{wallet_id}/check-reserve", response_model=m.ReserveOut,
               responses=_responses(404, *POST_ERRORS))
-    def check_reserve(wallet_id: str, body: m.CheckReserveIn, key: IdemKey = None) -> JSONResponse:
+    def check_reserve(wallet_id: WalletId, body: m.CheckReserveIn, key: IdemKey = None) -> JSONResponse:
         return run(key, d.CheckReserve(wallet_id, body.tier, body.replicas))
 
     @app.post("/v1/wallets/{wallet_id}/hosting-charges", status_code=201, response_model=m.ChargeOut,
               responses=_responses(402, 404, *POST_ERRORS))
-    def hosting_charge(wallet_id: str, body: m.HostingChargeIn, key: IdemKey = None) -> JSONResponse:
+    def hosting_charge(wallet_id: WalletId, body: m.HostingChargeIn, key: IdemKey = None) -> JSONResponse:
         return run(key, d.HostingCharge(wallet_id, body.component, body.hour, body.tokens, body.tier, body.pods,
                                         body.service))
 
     @app.get("/v1/wallets/{wallet_id}/bill-grants", response_model=m.BillGrantsOut, responses=_responses(404))
-    def get_bill_grants(wallet_id: str) -> JSONResponse:
+    def get_bill_grants(wallet_id: WalletId) -> JSONResponse:
         return JSONResponse(store.get_bill_grants(wallet_id))
 
     @app.put("/v1/wallets/{wallet_id}/bill-grants", response_model=m.BillGrantsOut, responses=_responses(404))
-    def put_bill_grants(wallet_id: str, body: m.BillGrantsIn) -> JSONResponse:
+    def put_bill_grants(wallet_id: WalletId, body: m.BillGrantsIn) -> JSONResponse:
         return JSONResponse(store.put_bill_grants(wallet_id, body.services))
 
     @app.post("/v1/holds", status_code=201, response_model=m.HoldOut, responses=_responses(402, 404, *POST_ERRORS))
