@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
+from yarl import URL
 
 from tawa.gas.pricing import Price, PricedRoute, price_request
 from tawa.janus import headers as hdr
@@ -180,7 +181,8 @@ class Janus:
         assert self._session is not None
         # The caller's raw path and query go on byte for byte (no re-encoding).
         query = request.rel_url.raw_query_string
-        url = service.upstream + split_proxy_path(request.rel_url.raw_path)[1] + ("?" + query if query else "")
+        url = URL(service.upstream + split_proxy_path(request.rel_url.raw_path)[1] + ("?" + query if query else ""),
+                  encoded=True)
         if request.body_exists:
             length = request.headers.get("Content-Length")
             if length is not None:
