@@ -194,7 +194,7 @@ class Store:
             with self._queue_lock:
                 self._queue.append(mine)
             with self._commit_lock:
-                if not mine.done:
+                while not mine.done:  # earlier requests go first, in groups of at most GROUP_MAX
                     with self._queue_lock:
                         group, self._queue = self._queue[:self.GROUP_MAX], self._queue[self.GROUP_MAX:]
                     self._run_group(group)
