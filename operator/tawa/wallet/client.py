@@ -552,6 +552,16 @@ def _body(response: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"data": data}
 
 
+def _still_running(results: Sequence[BatchResult[Any]]) -> list[int]:
+    """Items whose key's first request was still running: resent (same key) to get its answer."""
+    return [i for i, r in enumerate(results) if r.status == 409 and r.body.get("error") == "IDEMPOTENCY_IN_FLIGHT"]
+
+
+def _merge(results: list[BatchResult[Any]], positions: list[int], answers: list[BatchResult[Any]]) -> None:
+    for i, answer in zip(positions, answers, strict=True):
+        results[i] = answer
+
+
 def _result(call: _Call[T], response: httpx.Response) -> T:
     if response.status_code >= 300:
         raise error_for(response.status_code, _body(response))
@@ -638,11 +648,22 @@ class WalletClient:
 
     def hold_batch(self, items: Sequence[HoldRequest], *,
                    idempotency_key: str | None = None) -> list[BatchResult[Hold]]:
-        return self._run(_Calls.hold_batch(items, idempotency_key))
+        return self._batch(_Calls.hold_batch, items, idempotency_key)
 
     def settle_batch(self, items: Sequence[SettleRequest], *,
                      idempotency_key: str | None = None) -> list[BatchResult[Settlement]]:
-        return self._run(_Calls.settle_batch(items, idempotency_key))
+        return self._batch(_Calls.settle_batch, items, idempotency_key)
+
+    def _batch(self, make: Callable[[Any, str | None], _Call[list[BatchResult[T]]]], items: Sequence[Any],
+               key: str | None) -> list[BatchResult[T]]:
+        results = self._run(make(items, key))
+        for _ in range(IN_FLIGHT_RETRIES):
+            again = _still_running(results)
+            if not again:
+                break
+            time.sleep(IN_FLIGHT_DELAY)
+            _merge(results, again, self._run(make([items[i] for i in again], None)))
+        return results
 
     def gas_events(self, *, from_: str | datetime | None = None, to: str | datetime | None = None,
                    service: str | None = None, org: str | None = None, limit: int = 100,
@@ -734,11 +755,22 @@ class AsyncWalletClient:
 
     async def hold_batch(self, items: Sequence[HoldRequest], *,
                          idempotency_key: str | None = None) -> list[BatchResult[Hold]]:
-        return await self._run(_Calls.hold_batch(items, idempotency_key))
+        return await self._batch(_Calls.hold_batch, items, idempotency_key)
 
     async def settle_batch(self, items: Sequence[SettleRequest], *,
                            idempotency_key: str | None = None) -> list[BatchResult[Settlement]]:
-        return await self._run(_Calls.settle_batch(items, idempotency_key))
+        return await self._batch(_Calls.settle_batch, items, idempotency_key)
+
+    async def _batch(self, make: Callable[[Any, str | None], _Call[list[BatchResult[T]]]], items: Sequence[Any],
+                     key: str | None) -> list[BatchResult[T]]:
+        results = await self._run(make(items, key))
+        for _ in range(IN_FLIGHT_RETRIES):
+            again = _still_running(results)
+            if not again:
+                break
+            await asyncio.sleep(IN_FLIGHT_DELAY)
+            _merge(results, again, await self._run(make([items[i] for i in again], None)))
+        return results
 
     async def gas_events(self, *, from_: str | datetime | None = None, to: str | datetime | None = None,
                          service: str | None = None, org: str | None = None, limit: int = 100,
