@@ -1,0 +1,96 @@
+"""`tawa wallet balance|ledger|buy` against a real wallet server, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.wallet import WalletServer, start_wallet_server
+
+
+def tawa(server: WalletServer, *args: str, stdin: str = "", url: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TAWA_WALLET_URL": url or server.url, "TAWA_WALLET_TOKEN": server.token}
+    return subprocess.run([sys.executable, "-m", "tawa.cli.main", "wallet", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WalletServer]:
+    s = start_wallet_server(Path(tmp_path_factory.mktemp("wallet-cli")))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def org(server: WalletServer) -> str:
+    name = f"cli{uuid.uuid4().hex[:8]}"
+    server.client.create_wallet(name)
+    return name
+
+
+def test_buy_then_balance_and_ledger(server: WalletServer, org: str) -> None:
+    r = tawa(server, "buy", org, "25,000")
+    assert r.returncode == 0, r.stderr
+    assert "bought 25,000 tokens ($250.00)" in r.stdout
+    r = tawa(server, "balance", org, "--json")
+    assert r.returncode == 0
+    data = json.loads(r.stdout)
+    assert data["balances"] == {"intro": 50_000, "purchased": 25_000, "earned": 0} and data["total"] == 75_000
+    table = tawa(server, "balance", org).stdout
+    assert "purchased" in table and "25,000" in table and "75,000" in table
+    ledger = json.loads(tawa(server, "ledger", org, "--json", "--limit", "1").stdout)
+    assert [t["type"] for t in ledger["transactions"]] == ["purchase"] and ledger["nextCursor"]
+    human = tawa(server, "ledger", org).stdout
+    assert "purchased +25,000" in human and "intro +50,000" in human
+
+
+def test_buy_offers_presets_when_interactive(server: WalletServer, org: str) -> None:
+    import pty
+
+    env = {**os.environ, "TAWA_WALLET_URL": server.url, "TAWA_WALLET_TOKEN": server.token}
+    pid, fd = pty.fork()
+    if pid == 0:  # child: stdin is a terminal
+        os.execve(sys.executable, [sys.executable, "-m", "tawa.cli.main", "wallet", "buy", org], env)
+    out = b""
+    while b"Buy" not in out:
+        out += os.read(fd, 1024)
+    os.write(fd, b"3\n")
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    text = out.decode()
+    assert "10,000 tokens ($100)" in text and "100,000 tokens ($1,000)" in text and "another amount" in text
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert server.client.get_wallet(org).balances.purchased == 50_000
+
+
+@pytest.mark.parametrize("amount", ["0", "-5", "1.5", "ten", str(2**53 + 1)])
+def test_buy_bad_amount_exits_2_and_buys_nothing(server: WalletServer, org: str, amount: str) -> None:
+    r = tawa(server, "buy", org, "--", amount)
+    assert r.returncode == 2 and r.stderr.startswith("error: TOKENS") and r.stderr.count("\n") == 1
+    assert server.client.get_wallet(org).balances.purchased == 0
+
+
+def test_buy_without_amount_when_not_interactive_exits_2(server: WalletServer, org: str) -> None:
+    r = tawa(server, "buy", org)
+    assert r.returncode == 2 and "TOKENS is required" in r.stderr
+
+
+def test_unknown_wallet_and_unreachable_wallet_exit_1(server: WalletServer, org: str) -> None:
+    r = tawa(server, "balance", "nobody")
+    assert r.returncode == 1 and "wallet-nobody" in r.stderr and r.stderr.count("\n") == 1
+    r = tawa(server, "balance", org, url="http://127.0.0.1:1")
+    assert r.returncode == 1 and "error:" in r.stderr
