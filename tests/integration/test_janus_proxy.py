@@ -180,3 +180,25 @@ def test_healthz_and_metrics(janus: JanusProcess, funded: WalletServer) -> None:
     assert "janus_upstream_latency_seconds_bucket" in text
     assert "janus_fail_open_total" in text and "janus_insufficient_gas_total" in text
     assert DOCMAN_ROUTES  # (the fixture's routes are the spec's)
+
+
+def test_upstream_dying_mid_body_truncates_and_is_not_charged(janus: JanusProcess, funded: WalletServer) -> None:
+    with pytest.raises(httpx.HTTPError):
+        httpx.post(janus.proxy("docman", "/documents?stream=1&cut=1&size=100000"), headers=janus.auth("acme"))
+    time.sleep(0.3)
+    assert funded.client.get_wallet("acme").balances.purchased == 1000
+
+
+def test_expect_100_continue_is_answered_after_authorisation(janus: JanusProcess, upstream: RecordingUpstream,
+                                                            funded: WalletServer) -> None:
+    token = janus.auth("acme")["Authorization"]
+    with socket.create_connection(("127.0.0.1", janus.port), timeout=5) as s:
+        s.sendall(f"POST /proxy/docman/templates/pdf?echo=1 HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n"
+                  "Content-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".encode())
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        s.sendall(b"hello")
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"hello")
+    assert upstream.last.header("Expect") is None
