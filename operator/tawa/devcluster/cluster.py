@@ -8,6 +8,7 @@ controllers, so pods never appear.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import ssl
@@ -50,18 +51,19 @@ def _write_service_account_key(path: Path) -> None:
                                        serialization.NoEncryption()))
 
 
-def _kubeconfig(server: str, token: str) -> dict[str, object]:
+def _kubeconfig(server: str, token: str, ca_cert: Path) -> dict[str, object]:
+    ca_data = base64.b64encode(ca_cert.read_bytes()).decode()
     return {
         "apiVersion": "v1", "kind": "Config", "current-context": "tawa-dev",
-        "clusters": [{"name": "tawa-dev", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+        "clusters": [{"name": "tawa-dev", "cluster": {"server": server, "certificate-authority-data": ca_data}}],
         "users": [{"name": "admin", "user": {"token": token}}],
         "contexts": [{"name": "tawa-dev", "context": {"cluster": "tawa-dev", "user": "admin"}}],
     }
 
 
-def _get(url: str, token: str | None = None) -> int:
+def _get(url: str, token: str | None = None, ca_cert: Path | None = None) -> int:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    context = ssl._create_unverified_context()  # the dev apiserver's self-signed certificate
+    context = ssl.create_default_context(cafile=str(ca_cert)) if ca_cert else None
     with urllib.request.urlopen(request, timeout=2, context=context) as response:
         return int(response.status)
 
@@ -117,8 +119,6 @@ def start_control_plane(workdir: Path, *, with_nodes: bool = True, timeout: floa
     etcd_url = f"http://127.0.0.1:{etcd_port}"
     server = f"https://127.0.0.1:{api_port}"
     kubeconfig = workdir / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(_kubeconfig(server, token)))
-    kubeconfig.chmod(0o600)
     plane = ControlPlane(workdir, kubeconfig, server, token)
     try:
         etcd = Process("etcd", [
@@ -132,7 +132,13 @@ def start_control_plane(workdir: Path, *, with_nodes: bool = True, timeout: floa
         apiserver = Process("kube-apiserver", _apiserver_argv(bins, workdir, etcd_url, api_port, sa_key),
                             logs / "kube-apiserver.log").start()
         plane.processes.append(apiserver)
-        wait_until(lambda: _get(f"{server}/readyz", token) == 200, "kube-apiserver /readyz", timeout, apiserver)
+        # The apiserver made itself a self-signed serving certificate: trust exactly that.
+        ca_cert = workdir / "pki" / "apiserver.crt"
+        wait_until(ca_cert.exists, "kube-apiserver's serving certificate", timeout, apiserver)
+        wait_until(lambda: _get(f"{server}/readyz", token, ca_cert) == 200, "kube-apiserver /readyz",
+                   timeout, apiserver)
+        kubeconfig.write_text(yaml.safe_dump(_kubeconfig(server, token, ca_cert)))
+        kubeconfig.chmod(0o600)
         if with_nodes and (bins / "kube-controller-manager").exists():
             _start_controllers(plane, bins, sa_key, timeout)
     except BaseException:
