@@ -36,6 +36,7 @@ PROXY_PREFIX = "/proxy/"
 BUFFER_LIMIT = 256 * 1024  # responses up to this size are read whole: one write, and charged before sent
 JSON_TYPE = "application/json"
 UNKNOWN = "(unknown)"
+PRICE_CACHE_SIZE = 10_000
 NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 
@@ -81,6 +82,7 @@ class Janus:
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=upstream_timeout)
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
+        self._prices: dict[tuple[str, str, str], tuple[Service, Price]] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0, keepalive_timeout=30,
@@ -110,6 +112,7 @@ class Janus:
 
     async def proxy(self, request: web.BaseRequest) -> web.StreamResponse:
         request_id = os.urandom(12).hex()
+        started = time.perf_counter()
         name = "-"
         status = 500
         try:
@@ -123,11 +126,15 @@ class Janus:
                 name = UNKNOWN  # a metrics label: callers must not be able to invent label values
             if refusal.status == 402:
                 self.metrics.insufficient.labels(name).inc()
-            log.info("refused", extra={"requestId": request_id, "service": name, "status": refusal.status,
-                                       "error": refusal.error})
+            log.info("refused", extra={"requestId": request_id, "service": name, "method": request.method,
+                                       "status": refusal.status, "error": refusal.error})
             return refusal_response(refusal, request_id)
         finally:
             self.metrics.request(name, status)
+            if self.access_log:
+                log.info("request", extra={"requestId": request_id, "service": name, "method": request.method,
+                                           "path": request.rel_url.raw_path, "status": status,
+                                           "ms": round((time.perf_counter() - started) * 1000, 3)})
 
     # ----- the steps
 
@@ -140,13 +147,25 @@ class Janus:
         if service is None:
             raise Refusal(404, "UNKNOWN_SERVICE", f"No service named {name!r} is registered with Janus; check "
                           "the name in the URL (/proxy/NAME/...) or deploy the Component.", service=name)
-        price = price_request(service.routes, rest, request.method, self.platform_prices.get(name, ()))
+        price = self._price(service, rest, request.method)
         caller = await self._caller(request, price)
         payer, reservation = await self._payment(headers, caller, price, service)
         caller_org = payer.org if payer else (caller.program_id or caller.service_id) if caller else None
         out = hdr.upstream_request(headers, request_id=request_id, caller_org=caller_org,
                                    client_ip=request.remote, drop_authorization=caller is not None)
         return await self._forward(request, request_id, service, price, out, reservation)
+
+    def _price(self, service: Service, path: str, method: str) -> Price:
+        """The price cascade, memoised per (service, method, path): most calls repeat."""
+        key = (service.name, method, path)
+        hit = self._prices.get(key)
+        if hit is not None and hit[0] is service:  # a re-read registry entry is a new object
+            return hit[1]
+        price = price_request(service.routes, path, method, self.platform_prices.get(service.name, ()))
+        if len(self._prices) >= PRICE_CACHE_SIZE:
+            self._prices.clear()
+        self._prices[key] = (service, price)
+        return price
 
     async def _caller(self, request: web.BaseRequest, price: Price) -> Caller | None:
         authorization = request.headers.get("Authorization")
@@ -187,6 +206,9 @@ class Janus:
             length = request.headers.get("Content-Length")
             if length is not None:
                 out.append(("Content-Length", length))  # keep the caller's framing, no re-chunking
+            if request.headers.get("Expect", "").lower() == "100-continue":
+                # Only now, with the call authorised and paid for, invite the body.
+                await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             data: Any = request.content
         else:
             data = None
@@ -230,8 +252,17 @@ class Janus:
         if length is not None:
             response.content_length = length
         await response.prepare(request)  # type: ignore[arg-type]
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
+        try:
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+            # Headers are gone already: all that is left is to cut the connection so the
+            # caller sees a truncated answer, not a complete-looking one. Never charged.
+            log.warning("relay broke off", extra={"requestId": request_id, "service": service.name,
+                                                  "error": repr(exc)})
+            if request.transport is not None:
+                request.transport.abort()
+            return response, False
         charged = ok and await self._charge(request, request_id, service, price, reservation)
         await response.write_eof()
         return response, charged

@@ -23,7 +23,7 @@ HOP_BY_HOP = frozenset({
 })
 JANUS_OWNED = frozenset({REQUEST_ID.lower(), JANUS_PROXY.lower(), CALLER_ORG.lower()})
 # Set by the client library for the upstream connection, or by Janus itself.
-REQUEST_REPLACED = frozenset({"host", "content-length"}) | JANUS_OWNED
+REQUEST_REPLACED = frozenset({"host", "content-length", "expect"}) | JANUS_OWNED
 RESPONSE_REPLACED = frozenset({"content-length", "date", "server"})
 
 
@@ -48,9 +48,14 @@ def _values(headers: Headers, wanted: str) -> list[str]:
     return [v for n, v in headers if n.lower() == wanted]
 
 
+_CHECKED = frozenset({"content-length", "transfer-encoding", BILL_ORG.lower()})
+
+
 def check_request(headers: Headers) -> HeaderProblem | None:
     """Refuse framing that two parsers could read differently (request smuggling)
     and billing headers that name more than one org."""
+    if not any(n.lower() in _CHECKED for n, _ in headers):
+        return None  # the common case, in one pass
     lengths, encodings = _values(headers, "content-length"), _values(headers, "transfer-encoding")
     if lengths and encodings:
         return HeaderProblem("AMBIGUOUS_LENGTH", "The request has both Content-Length and "

@@ -118,6 +118,14 @@ class HoldBook:
         state.last_hold_at = now
         return hold
 
+    def running_low(self, org: str, now: float, horizon: float = 5.0) -> bool:
+        """Less than a quarter chunk promisable over the next `horizon` seconds: time to
+        take the next hold in the background, before a request has to wait for it."""
+        state = self._org(org)
+        usable = sum(h.free for h in state.holds
+                     if not h.retired and now + horizon < h.expires_at - self.margin)
+        return usable < max(1, state.chunk // 4)
+
     def free(self, org: str, now: float) -> int:
         """Tokens this worker could still promise to `org` from live holds."""
         return sum(h.free for h in self._org(org).holds if not h.retired and now < h.expires_at)

@@ -26,6 +26,7 @@ from tawa.janus.registry import TtlCache
 from tawa.janus.spool import Charge, Spool
 from tawa.wallet.client import (
     AsyncWalletClient,
+    Hold as WalletHold,
     BatchResult,
     HoldClosed,
     HoldNotFound,
@@ -42,6 +43,7 @@ log = logging.getLogger("tawa.janus.metering")
 
 MAX_REFILLS = 20  # per request: each refill adds at least one request's worth, so this is plenty
 SHORT_RETRY = 60.0  # seconds before a spooled charge whose org could not pay is tried again
+PREFETCH_BACKOFF = 5.0  # seconds without background holds for an org that could not pay for one
 
 
 def settlement_key(request_id: str) -> str:
@@ -60,6 +62,57 @@ def _to_settle(c: Charge) -> SettleRequest:
     assert c.hold is not None
     return SettleRequest(hold=c.hold, provider=c.provider, tokens=c.tokens, service=c.service, route=c.route,
                          method=c.method, request_id=c.request_id, key=c.key)
+
+
+class HoldBatcher:
+    """Holds go to the wallet's batch API: the first request is sent at once, and
+    requests arriving while a batch is in flight ride together in the next one,
+    so bursts of refills across orgs cost one round trip, and a lone one no wait."""
+
+    def __init__(self, wallet: AsyncWalletClient, ttl: int, max_items: int = 100) -> None:
+        self.wallet, self.ttl, self.max_items = wallet, ttl, max_items
+        self._pending: list[tuple[HoldRequest, asyncio.Future[WalletHold]]] = []
+        self._running = False
+
+    async def take(self, org: str, tokens: int) -> WalletHold:
+        future: asyncio.Future[WalletHold] = asyncio.get_running_loop().create_future()
+        self._pending.append((HoldRequest(org, tokens, self.ttl, key=str(uuid.uuid4())), future))
+        if not self._running:
+            self._running = True
+            asyncio.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                await asyncio.sleep(0)  # requests made in this same loop turn join the batch
+                batch, self._pending = self._pending[: self.max_items], self._pending[self.max_items:]
+                await self._send(batch)
+        finally:
+            self._running = False
+
+    async def _send(self, batch: list[tuple[HoldRequest, asyncio.Future[WalletHold]]]) -> None:
+        try:
+            results = await self.wallet.hold_batch([r for r, _ in batch], idempotency_key=str(uuid.uuid4()))
+        except Exception as exc:  # every waiter learns why (WalletUnavailable → fail-open)
+            for _, future in batch:
+                _fail(future, exc)
+            return
+        by_key = {r.key: r for r in results}
+        for request, future in batch:
+            result = by_key.get(request.key)
+            if result is not None and result.ok and result.value is not None:
+                if not future.done():
+                    future.set_result(result.value)
+            else:
+                _fail(future, result.error if result is not None and result.error else
+                      WalletUnavailable(0, message="the wallet's batch answer lacks this hold"))
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+        future.exception()  # retrieved: a waiter that was cancelled must not warn
 
 
 class Meter:
@@ -88,14 +141,17 @@ class Meter:
         self.fail_open_cap, self.wallet_retry, self.hold_idle = fail_open_cap, wallet_retry, hold_idle
         self.worker, self._clock = worker, clock
         self._grants = TtlCache(grants_ttl, clock)
+        self._holds = HoldBatcher(wallet, hold_ttl)
         self._refills: dict[str, asyncio.Future[None]] = {}
+        self._prefetch_after: dict[str, float] = {}  # no background hold for an org that just could not pay
+        self._background: set[asyncio.Task[None]] = set()
         self._queue: list[Charge] = []
         self._wake = asyncio.Event()
         self._drain_now = asyncio.Event()
         self._down_until = 0.0
         self._spooled_unbacked: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
+        self._closing = False
 
     # ----- lifecycle
 
@@ -105,10 +161,13 @@ class Meter:
 
     async def stop(self) -> None:
         """Flush what is queued, give unused holds back, and stop."""
-        self._stopping = True
-        for task in self._tasks:
+        self._closing = True
+        self._wake.set()
+        flusher, *others = self._tasks
+        await asyncio.gather(flusher, return_exceptions=True)  # it flushes the queue, then ends
+        for task in [*others, *self._background]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*others, *self._background, return_exceptions=True)
         while self._queue:
             await self._flush_once()
         for hold in self.book.open_holds():
@@ -129,8 +188,12 @@ class Meter:
         """Promise `price` tokens of `payer`'s: from a local hold, a new hold, or fail-open."""
         org = payer.org
         for _ in range(MAX_REFILLS):
-            res = self.book.reserve(org, price, self._clock())
+            now = self._clock()
+            res = self.book.reserve(org, price, now)
             if res is not None:
+                if org not in self._refills and self.book.running_low(org, now) \
+                        and now >= self._prefetch_after.get(org, 0.0) and not self.wallet_down():
+                    self._prefetch(org, price)
                 return res
             if self.wallet_down():
                 return self._unbacked(org, price, service)
@@ -172,6 +235,21 @@ class Meter:
 
     # ----- holds
 
+    def _prefetch(self, org: str, price: int) -> None:
+        """Take the org's next hold in the background while the current one still has tokens."""
+        async def run() -> None:
+            try:
+                await self._refill(org, price)
+            except WalletUnavailable as exc:
+                self._mark_down(exc)
+            except (Refusal, WalletError) as exc:
+                log.debug("background hold for %s not taken: %s", org, exc)
+                self._prefetch_after[org] = self._clock() + PREFETCH_BACKOFF
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def _refill(self, org: str, price: int) -> None:
         """Take a new hold for `org`; concurrent requests of the same org share one call."""
         pending = self._refills.get(org)
@@ -194,13 +272,12 @@ class Meter:
         tokens = self.book.next_chunk(org, price, self._clock())
         try:
             try:
-                hold = await self.wallet.hold(org, tokens, self.hold_ttl, idempotency_key=str(uuid.uuid4()))
+                hold = await self._holds.take(org, tokens)
             except InsufficientGas as short:
                 if short.available < price:
                     raise
                 # Less than a chunk is left: hold all of it rather than refuse a call it covers.
-                hold = await self.wallet.hold(org, short.available, self.hold_ttl,
-                                              idempotency_key=str(uuid.uuid4()))
+                hold = await self._holds.take(org, short.available)
         except InsufficientGas as short:
             raise insufficient(org, price, short.available + self.book.free(org, self._clock())) from None
         except WalletNotFound:
@@ -249,7 +326,7 @@ class Meter:
     # ----- settlement batches
 
     async def _flusher(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.settle_interval)
             except TimeoutError:
@@ -263,6 +340,11 @@ class Meter:
         try:
             results = await self.wallet.settle_batch([_to_settle(c) for c in batch],
                                                      idempotency_key=str(uuid.uuid4()))
+        except asyncio.CancelledError:
+            # The batch may or may not have reached the wallet: the spool resends it with
+            # the same keys, which settles each charge exactly once either way.
+            await asyncio.shield(self._spool(batch))
+            raise
         except WalletUnavailable as exc:
             self._mark_down(exc)
             await self._spool(batch)
