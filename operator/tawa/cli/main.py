@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from tawa import __version__
-from tawa.cli import catalog, dev, gas, janus, operator, wallet
+from tawa.cli import catalog, deploy, dev, gas, janus, operator, wallet
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,7 +17,7 @@ def cli() -> None:
 for group in (catalog.group, gas.group, wallet.group, janus.group, operator.group, dev.group):
     cli.add_command(group)
 
-for command in (*dev.top_level_commands,):
+for command in (deploy.deploy, deploy.status):
     cli.add_command(command)
 
 

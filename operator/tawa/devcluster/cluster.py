@@ -178,3 +178,28 @@ def _start_controllers(plane: ControlPlane, bins: Path, sa_key: Path, timeout: f
 def _node_ready(core: object) -> bool:
     node = core.read_node(FAKE_NODE)  # type: ignore[attr-defined]
     return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+
+
+def install_crds(api: object) -> None:
+    """Create or update the Component CRD and wait until it is served."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from tawa.catalog.crd import component_crd
+
+    ext = client.ApiextensionsV1Api(api)
+    crd = component_crd()
+    name = crd["metadata"]["name"]
+    try:
+        ext.create_custom_resource_definition(crd)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        ext.patch_custom_resource_definition(name, crd, field_manager="tawa", force=True,
+                                             _content_type="application/apply-patch+yaml")
+
+    def established() -> bool:
+        conditions = ext.read_custom_resource_definition(name).status.conditions or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+    wait_until(established, "the Component CRD to be established", 30)

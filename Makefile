@@ -1,0 +1,54 @@
+# The two commands: `make run` (the whole system, locally) and `make test`.
+# Both set up everything they need: a venv with the package, the control
+# plane's binaries (built from Go once, cached in ~/.cache/tawa) and PostgreSQL.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: help install controlplane postgres run stop test test-unit test-integration crds check-crds \
+        bench-wallet bench-janus clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)  ## the venv with tawa and its test tools
+
+controlplane: install  ## build (first time, ~9 min) or find etcd, kube-apiserver, controllers, kwok
+	$(BIN)/python -m tawa.devcluster.build
+
+postgres:  ## PostgreSQL's server binaries, for the wallet's PostgreSQL tests
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+run: controlplane  ## start the local stack, deploy examples/ and tell the story
+	$(BIN)/tawa dev up --detach
+	$(BIN)/tawa dev demo
+
+stop: install  ## stop everything `make run` started
+	$(BIN)/tawa dev down
+
+test: controlplane postgres  ## every test: unit, then the real control plane, wallet, Janus, PostgreSQL
+	$(BIN)/pytest -q
+
+test-unit: install  ## the fast tests, no servers
+	$(BIN)/pytest -q tests/unit
+
+crds: install  ## regenerate crds/ from the pydantic models
+	$(BIN)/python -m tawa.catalog.crd > crds/components.tawa.insureco.io.yaml
+
+bench-wallet: install postgres  ## settlements/s on SQLite and PostgreSQL
+	$(BIN)/python benchmarks/wallet_bench.py
+
+bench-janus: install  ## Janus vs direct vs nginx
+	$(BIN)/python benchmarks/janus_bench.py
+
+clean:  ## remove the venv (the control-plane cache in ~/.cache/tawa stays)
+	rm -rf $(VENV)

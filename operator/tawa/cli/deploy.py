@@ -1,0 +1,239 @@
+"""`tawa deploy` and `tawa status`: the cluster-facing commands a service owner uses."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tawa.catalog.render import API_GROUP, PLURAL, render_component
+from tawa.catalog.validate import Component
+from tawa.cli.catalog import env_option, file_argument, load_or_exit
+from tawa.cli.output import (
+    EXIT_BAD_INPUT, EXIT_REFUSED, console, fail, json_option, print_json, print_table, tokens,
+)
+from tawa.gas.tiers import HOURS_PER_MONTH
+
+FIELD_MANAGER = "tawa-cli"
+CLOSED_REASONS = {"InsufficientReserve", "WalletNotFound", "WalletUnavailable"}
+
+
+def _wallet_client() -> Any:
+    from tawa.wallet.client import WalletClient
+
+    return WalletClient()
+
+
+def _kube() -> Any:
+    from tawa.kube import NoCluster, api_client
+
+    try:
+        return api_client()
+    except NoCluster as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+
+
+def runway_days(balance: int, tokens_per_hour: int) -> float | None:
+    return None if tokens_per_hour <= 0 else balance / tokens_per_hour / 24
+
+
+def _dry_run(component: Component, as_json: bool) -> None:
+    from tawa.wallet.client import WalletError
+
+    tier, replicas = component.tier, component.spec.replicas
+    per_hour, reserve = tier.tokens_per_hour * replicas, tier.reserve(replicas)
+    try:
+        with _wallet_client() as wallet:
+            check = wallet.check_reserve(component.spec.owner, tier.name, replicas)
+    except WalletError as exc:
+        fail(f"cannot check the wallet of {component.spec.owner!r}: {exc}", EXIT_REFUSED)
+    runway = runway_days(check.balance, per_hour)
+    report = {"service": component.name, "owner": component.spec.owner, "tier": tier.name, "replicas": replicas,
+              "tokensPerHour": per_hour, "tokensPerMonth": per_hour * HOURS_PER_MONTH, "reserve": reserve,
+              "balance": check.balance, "shortfall": check.shortfall, "gateOpen": check.ok,
+              "runwayDays": None if runway is None else round(runway, 1)}
+    if as_json:
+        print_json(report)
+    else:
+        click.echo(f"{component.name}: {replicas} × {tier.name} = {tokens(per_hour)} tokens/hour "
+                   f"({tokens(per_hour * HOURS_PER_MONTH)}/month); 3-month reserve {tokens(reserve)}")
+        click.echo(f"wallet-{component.spec.owner}: {tokens(check.balance)} tokens, a runway of "
+                   f"{report['runwayDays']} days at this rate")
+        click.echo("the deploy gate would open" if check.ok else
+                   f"the deploy gate would stay closed: {tokens(check.shortfall)} tokens short")
+    raise SystemExit(0 if check.ok else EXIT_REFUSED)
+
+
+def _ensure_namespace(api: Any, name: str) -> None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    except ApiException as exc:
+        if exc.status not in (403, 409):  # exists, or we may not create namespaces: apply will tell
+            raise
+
+
+def _apply(api: Any, manifest: dict[str, Any]) -> dict[str, Any]:
+    from kubernetes import client
+
+    meta = manifest["metadata"]
+    custom = client.CustomObjectsApi(api)
+    custom.patch_namespaced_custom_object(API_GROUP, "v1", meta["namespace"], PLURAL, meta["name"], manifest,
+                                          field_manager=FIELD_MANAGER, force=True,
+                                          _content_type="application/apply-patch+yaml")
+    return custom.get_namespaced_custom_object(API_GROUP, "v1", meta["namespace"], PLURAL, meta["name"])
+
+
+def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_), {})
+
+
+def _rolled_out(api: Any, namespace: str, name: str, replicas: int) -> tuple[bool, str]:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        dep = client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False, "waiting for the Deployment"
+        raise
+    status = dep.status
+    updated, available = status.updated_replicas or 0, status.available_replicas or 0
+    done = (status.observed_generation or 0) >= dep.metadata.generation and updated == replicas \
+        and available == replicas and (status.replicas or 0) == replicas
+    return done, f"rolling out: {updated}/{replicas} updated, {available}/{replicas} available"
+
+
+def _outcome(api: Any, obj: dict[str, Any], generation: int, replicas: int) -> tuple[int | None, str]:
+    """(exit code or None while waiting, what to show)."""
+    valid = _condition(obj, "Valid")
+    if (obj.get("status") or {}).get("observedGeneration", 0) < generation or not valid:
+        return None, "waiting for the operator"
+    if valid.get("status") == "False":
+        return EXIT_BAD_INPUT, valid["message"]
+    gate = _condition(obj, "DeployGate")
+    if gate.get("status") == "False" and gate.get("reason") in CLOSED_REASONS:
+        return EXIT_REFUSED, f"{gate['reason']}: {gate['message']}"
+    done, progress = _rolled_out(api, obj["metadata"]["namespace"], obj["metadata"]["name"], replicas)
+    return (0, progress) if done else (None, progress)
+
+
+def _wait(api: Any, namespace: str, name: str, generation: int, replicas: int, timeout: float) -> tuple[int, str]:
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(api)
+    deadline = time.monotonic() + timeout
+    message = "waiting for the operator"
+    with console().status(message) as spinner:
+        while time.monotonic() < deadline:
+            obj = custom.get_namespaced_custom_object(API_GROUP, "v1", namespace, PLURAL, name)
+            code, message = _outcome(api, obj, generation, replicas)
+            if code is not None:
+                return code, message
+            spinner.update(f"{namespace}/{name}: {message}")
+            time.sleep(1)
+    return EXIT_REFUSED, (f"timed out after {timeout:.0f}s ({message}); "
+                          f"see `kubectl describe comp -n {namespace} {name}`")
+
+
+@click.command()
+@file_argument
+@click.option("--image", required=True, help="Container image to run.")
+@env_option
+@click.option("--replicas", type=click.IntRange(0, 1000), default=None, help="Override spec.replicas.")
+@click.option("--dry-run", is_flag=True, help="Show tokens/hour, the reserve and the runway; apply nothing.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the gate and the rollout.")
+@click.option("--timeout", type=float, default=300, show_default=True, help="Seconds to wait.")
+@json_option
+def deploy(file: Path, image: str, env_name: str, replicas: int | None, dry_run: bool, wait: bool,
+           timeout: float, as_json: bool) -> None:
+    """Apply FILE as a Component and wait until it runs, or say why it cannot.
+
+    Exit codes: 0 running, 1 blocked by the deploy gate (or timed out), 2 invalid spec.
+    """
+    catalog, component = load_or_exit(file)
+    manifest = render_component(catalog, env_name, image, replicas)
+    if replicas is not None:
+        component = Component(component.name, component.spec.model_copy(update={"replicas": replicas}),
+                              component.annotations, component.namespace)
+    if dry_run:
+        _dry_run(component, as_json)
+    api = _kube()
+    namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+    _ensure_namespace(api, namespace)
+    applied = _apply(api, manifest)
+    generation = applied["metadata"]["generation"]
+    if not wait:
+        code, message = 0, f"applied {namespace}/{name} (generation {generation})"
+    else:
+        code, message = _wait(api, namespace, name, generation, component.spec.replicas, timeout)
+    if as_json:
+        print_json({"namespace": namespace, "name": name, "generation": generation,
+                    "outcome": {0: "running" if wait else "applied", 1: "blocked", 2: "invalid"}[code],
+                    "message": message})
+    elif code == 0:
+        click.echo(f"{namespace}/{name}: {message}" if not wait else
+                   f"{namespace}/{name} is running ({component.spec.replicas} × {component.tier.name})")
+    else:
+        click.echo(f"error: {namespace}/{name}: {message}", err=True)
+    raise SystemExit(code)
+
+
+def _org_components(api: Any, org: str) -> list[dict[str, Any]]:
+    from tawa.kube import list_components
+
+    return [c for c in list_components(api) if (c.get("spec") or {}).get("owner") == org]
+
+
+def _component_row(obj: dict[str, Any]) -> dict[str, Any]:
+    status = obj.get("status") or {}
+    return {"namespace": obj["metadata"]["namespace"], "name": obj["metadata"]["name"],
+            "tier": status.get("tier"), "gate": _condition(obj, "DeployGate").get("reason"),
+            "ready": status.get("ready", "0/0"),
+            "tokensPerHour": (status.get("readyReplicas") or 0) * _rate(status.get("tier"))}
+
+
+def _rate(tier: str | None) -> int:
+    from tawa.gas.tiers import TIERS
+
+    return TIERS[tier].tokens_per_hour if tier in TIERS else 0
+
+
+@click.command()
+@click.option("--org", help="The org (default: spec.owner of ./catalog-info.yaml).")
+@json_option
+def status(org: str | None, as_json: bool) -> None:
+    """Wallet balances, the org's Components and its runway."""
+    from tawa.wallet.client import WalletError
+
+    if org is None:
+        if not Path("catalog-info.yaml").exists():
+            fail("name the org with --org, or run in a folder with a catalog-info.yaml", EXIT_BAD_INPUT)
+        org = load_or_exit(Path("catalog-info.yaml"))[1].spec.owner
+    try:
+        with _wallet_client() as client:
+            wallet = client.get_wallet(org)
+    except WalletError as exc:
+        fail(f"wallet-{org}: {exc}", EXIT_REFUSED)
+    rows = [_component_row(c) for c in _org_components(_kube(), org)]
+    per_hour = sum(r["tokensPerHour"] for r in rows)
+    runway = runway_days(wallet.available.hosting, per_hour)
+    report = {"org": org, "wallet": {"id": wallet.id, "balances": vars(wallet.balances), "held": wallet.held,
+                                     "total": wallet.total},
+              "components": rows, "tokensPerHour": per_hour,
+              "runwayDays": None if runway is None else round(runway, 1)}
+    if as_json:
+        print_json(report)
+        return
+    b = wallet.balances
+    click.echo(f"{wallet.id}: {tokens(wallet.total)} tokens (intro {tokens(b.intro)}, purchased "
+               f"{tokens(b.purchased)}, earned {tokens(b.earned)}; held {tokens(wallet.held)})")
+    print_table(("NAMESPACE", "COMPONENT", "TIER", "GATE", "READY", "TOKENS/H"),
+                [(r["namespace"], r["name"], r["tier"], r["gate"], r["ready"], r["tokensPerHour"]) for r in rows])
+    click.echo(f"burning {tokens(per_hour)} tokens/hour: " +
+               ("no running pods" if runway is None else f"runway {report['runwayDays']} days"))

@@ -1,0 +1,159 @@
+"""The embedded default stack for `tawa dev up`: local control plane, wallet on
+SQLite, Janus and the operator, as detached processes whose state (pids, ports,
+token) lives in one JSON file so `tawa dev env|down` find them again."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tawa.devcluster.cluster import install_crds, start_control_plane
+from tawa.devcluster.processes import Process, free_port, wait_until
+
+DEV_ENV = "dev"
+
+
+def state_dir() -> Path:
+    base = Path(os.environ.get("TAWA_DATA_DIR") or Path.home() / ".local" / "share" / "tawa")
+    return base / "dev"
+
+
+@dataclass
+class StackState:
+    kubeconfig: str
+    wallet_url: str
+    wallet_token: str
+    janus_url: str
+    jwt_secret: str
+    env: str = DEV_ENV
+    hosting_period: float = 3600.0
+    pids: dict[str, int] = field(default_factory=dict)
+    logs: str = ""
+
+    def exports(self) -> dict[str, str]:
+        return {"KUBECONFIG": self.kubeconfig, "TAWA_WALLET_URL": self.wallet_url,
+                "TAWA_WALLET_TOKEN": self.wallet_token, "TAWA_JANUS_URL": self.janus_url,
+                "TAWA_ENV": self.env}
+
+
+def _state_file() -> Path:
+    return state_dir() / "stack.json"
+
+
+def load_state() -> StackState | None:
+    try:
+        return StackState(**json.loads(_state_file().read_text()))
+    except FileNotFoundError:
+        return None
+
+
+def _save_state(state: StackState) -> None:
+    _state_file().parent.mkdir(parents=True, exist_ok=True)
+    _state_file().write_text(json.dumps(asdict(state), indent=2))
+    _state_file().chmod(0o600)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_state() -> StackState | None:
+    state = load_state()
+    if state and state.pids and all(_alive(p) for p in state.pids.values()):
+        return state
+    return None
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return int(response.status) == 200
+
+
+def _tawa(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tawa.cli.main", *args]
+
+
+def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None) -> StackState:
+    """Start everything not running yet; idempotent."""
+    existing = running_state()
+    if existing:
+        return existing
+    down()
+    root = state_dir()
+    logs = root / "logs"
+    processes: list[Process] = []
+    try:
+        if kubeconfig is None:
+            shutil.rmtree(root / "controlplane", ignore_errors=True)
+            plane = start_control_plane(root / "controlplane")
+            processes += plane.processes
+            kubeconfig = str(plane.kubeconfig)
+        _install_crds(kubeconfig)
+        token, jwt_secret = secrets.token_hex(16), secrets.token_hex(32)
+        wallet_port, janus_port = free_port(), free_port()
+        base_env = {**os.environ, "KUBECONFIG": kubeconfig, "TAWA_WALLET_TOKEN": token, "TAWA_ENV": env,
+                    "TAWA_WALLET_URL": f"http://127.0.0.1:{wallet_port}", "TAWA_DATA_DIR": str(root)}
+        wallet = Process("wallet", _tawa("wallet", "serve", "--port", str(wallet_port), "--database-url",
+                                         f"sqlite:///{root / 'wallet.db'}"), logs / "wallet.log", base_env).start()
+        processes.append(wallet)
+        wait_until(lambda: _http_ok(f"http://127.0.0.1:{wallet_port}/healthz"), "the wallet", 60, wallet)
+        janus = Process("janus", _tawa("janus", "serve", "--host", "127.0.0.1", "--port", str(janus_port),
+                                       "--env", env),
+                        logs / "janus.log", {**base_env, "TAWA_JANUS_JWT_SECRET": jwt_secret}).start()
+        processes.append(janus)
+        wait_until(lambda: _http_ok(f"http://127.0.0.1:{janus_port}/healthz"), "Janus", 60, janus)
+        operator = Process("operator", _tawa("operator", "run"), logs / "operator.log",
+                           {**base_env, "TAWA_HOSTING_PERIOD": str(hosting_period)}).start()
+        processes.append(operator)
+    except BaseException:
+        for proc in reversed(processes):
+            proc.stop()
+        raise
+    state = StackState(kubeconfig, f"http://127.0.0.1:{wallet_port}", token, f"http://127.0.0.1:{janus_port}",
+                       jwt_secret, env, hosting_period, {p.name: p.pid for p in processes if p.pid}, str(logs))
+    _save_state(state)
+    return state
+
+
+def _install_crds(kubeconfig: str) -> None:
+    from kubernetes import config
+
+    install_crds(config.new_client_from_config(config_file=kubeconfig))
+
+
+def down() -> list[str]:
+    """Stop every process of the stack; return their names."""
+    state = load_state()
+    if state is None:
+        return []
+    stopped = []
+    for name, pid in reversed(list(state.pids.items())):
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            stopped.append(name)
+        except ProcessLookupError:
+            pass
+    for pid in state.pids.values():
+        try:
+            wait_until(lambda p=pid: not _alive(p), f"pid {pid} to exit", 15)
+        except Exception:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    state.pids = {}
+    _save_state(state)
+    return stopped
