@@ -21,11 +21,14 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse as _StdJSONResponse
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import orjson
 
 from tawa import __version__
 from tawa.wallet import domain as d
@@ -44,6 +47,20 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 WalletId = Annotated[str, Path(max_length=80, examples=["wallet-acme"], description="wallet-{org}")]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
                                        description="Required: a replay returns the first answer")]
+
+
+class JSONResponse(_StdJSONResponse):
+    """orjson: a 500-item batch answer is encoded several times faster than with json."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)  # e.g. integers beyond 64 bits: refused per item later, not as bad JSON
 
 
 def error(status: int, code: str, message: str, field: str | None = None, **extra: Any) -> JSONResponse:
@@ -279,7 +296,7 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         if not key:
             return run(None, d.Release(""))
         try:
-            payload = json.loads(await request.body())
+            payload = _loads(await request.body())
         except ValueError:
             return error(400, "INVALID_JSON", "body: the request body is not valid JSON; send a JSON object", "body")
         items = payload.get("items") if isinstance(payload, dict) else None

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 import httpx
+import orjson
 
 from tawa.wallet.settings import client_token, client_url
 
@@ -532,7 +533,7 @@ class _Calls:
 
 
 def _headers(token: str | None, call: _Call[Any]) -> dict[str, str]:
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     if call.idempotency_key:
@@ -544,9 +545,13 @@ def _in_flight(response: httpx.Response) -> bool:
     return response.status_code == 409 and _body(response).get("error") == "IDEMPOTENCY_IN_FLIGHT"
 
 
+def _content(call: _Call[Any]) -> bytes | None:
+    return None if call.json is None else orjson.dumps(call.json)
+
+
 def _body(response: httpx.Response) -> dict[str, Any]:
     try:
-        data = response.json()
+        data = orjson.loads(response.content)
     except ValueError:
         return {"error": "BAD_RESPONSE", "message": response.text[:200]}
     return data if isinstance(data, dict) else {"data": data}
@@ -566,7 +571,7 @@ def _result(call: _Call[T], response: httpx.Response) -> T:
     if response.status_code >= 300:
         raise error_for(response.status_code, _body(response))
     try:
-        return call.parse(response.json())
+        return call.parse(orjson.loads(response.content))
     except (ValueError, KeyError, TypeError) as exc:
         raise WalletUnavailable(response.status_code, message=f"wallet sent an unreadable answer: {exc}") from exc
 
@@ -599,7 +604,7 @@ class WalletClient:
     def _run(self, call: _Call[T]) -> T:
         for _ in range(IN_FLIGHT_RETRIES):
             try:
-                response = self._http.request(call.method, call.path, json=call.json, params=call.params,
+                response = self._http.request(call.method, call.path, content=_content(call), params=call.params,
                                               headers=_headers(self.token, call))
             except httpx.HTTPError as exc:
                 raise _unavailable(self.base_url, exc) from exc
@@ -703,7 +708,8 @@ class AsyncWalletClient:
     async def _run(self, call: _Call[T]) -> T:
         for _ in range(IN_FLIGHT_RETRIES):
             try:
-                response = await self._http.request(call.method, call.path, json=call.json, params=call.params,
+                response = await self._http.request(call.method, call.path, content=_content(call),
+                                                    params=call.params,
                                                     headers=_headers(self.token, call))
             except httpx.HTTPError as exc:
                 raise _unavailable(self.base_url, exc) from exc

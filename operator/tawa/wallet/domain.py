@@ -26,7 +26,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
 from tawa.gas.tiers import TIERS, UnknownTier, get_tier
 
@@ -169,15 +170,16 @@ class HoldState:
     created_at: int = 0
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One leg of a transaction (a tuple: settlements create millions of them)."""
+
     account: str
     wallet: str | None
     token_type: str | None
     amount: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Txn:
     id: int
     type: str
@@ -190,7 +192,7 @@ class Txn:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class GasEvent:
     txn_id: int
     kind: str  # "api" | "hosting"
@@ -236,8 +238,13 @@ class Command:
 
     def fingerprint(self) -> str:
         # repr of str/int/None values is stable across processes and versions, and cheap.
-        raw = repr((self.kind, *(getattr(self, f.name) for f in fields(self))))  # type: ignore[arg-type]
+        raw = repr((self.kind, *[getattr(self, name) for name in _field_names(type(self))]))
         return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 @dataclass(frozen=True)
@@ -416,7 +423,7 @@ class Book:
         return self._post(Txn(self.next_txn_id(), type_, wallet, amount, self.now, tuple(entries), **kw))
 
     def _debits(self, w: WalletState, paid: Mapping[str, int]) -> list[Entry]:
-        return [Entry(account_id(w.id, t), w.id, t, -n) for t, n in paid.items()]
+        return [Entry(f"{w.id}:{t}", w.id, t, -n) for t, n in paid.items()]
 
     def _change_held(self, h: HoldState, delta: int) -> None:
         self.wallets[h.wallet].held += delta

@@ -18,7 +18,6 @@ Keys whose first request is still running in this process get 409.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -30,6 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import Connection, Engine, Table, bindparam, case, create_engine, event, func, or_, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -77,7 +77,8 @@ class _Pending:
     busy: set[str]
     outcomes: list[d.Outcome] = field(default_factory=list)
     error: Exception | None = None
-    done: bool = False
+    taken: bool = False  # in a group (under _queue_lock)
+    finished: threading.Event = field(default_factory=threading.Event)
 
 
 class Store:
@@ -91,11 +92,11 @@ class Store:
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._flight_lock = threading.Lock()
         self._queue_lock = threading.Lock()
-        self._commit_lock = threading.Lock()
+        self._slots = threading.Semaphore(1 if self.is_sqlite else self.PG_CONCURRENT_GROUPS)
         self._queue: list[_Pending] = []
         self._in_flight: set[str] = set()
         self.retries = 0
-        self._insert_sql: dict[str, str] = {}
+        self._insert_cols: dict[str, list[str]] = {}
         self.writer = self._engine(immediate=True)
         self.reader = self._engine(immediate=False) if self.is_sqlite else self.writer
         if migrate_on_start:
@@ -184,20 +185,24 @@ class Store:
         """Apply commands, each under its own idempotency key, durably, and answer them.
 
         Group commit: requests that arrive while a transaction is running queue up, and
-        the next thread to get the commit lock runs ALL queued requests in one
-        transaction (one fsync), then hands each request its own answers. Nobody is
-        answered before the transaction holding their items has committed.
+        the next thread to get a commit slot runs the queued requests (up to GROUP_MAX)
+        in one transaction (one fsync), then hands each request its own answers. Nobody
+        is answered before the transaction holding their items has committed.
         """
         claimed, busy = self._claim(k for k, _ in items)
         mine = _Pending(items, busy)
         try:
             with self._queue_lock:
                 self._queue.append(mine)
-            with self._commit_lock:
-                while not mine.done:  # earlier requests go first, in groups of at most GROUP_MAX
+            while not mine.taken:  # earlier requests go first, in groups of at most GROUP_MAX
+                with self._slots:
                     with self._queue_lock:
                         group, self._queue = self._queue[:self.GROUP_MAX], self._queue[self.GROUP_MAX:]
-                    self._run_group(group)
+                        for p in group:
+                            p.taken = True
+                    if group:
+                        self._run_group(group)
+            mine.finished.wait()  # run by us, or by another thread that took it into its group
         finally:
             self._unclaim(claimed)
         if mine.error is not None:
@@ -205,6 +210,9 @@ class Store:
         return mine.outcomes
 
     GROUP_MAX = 16  # requests per group transaction (each up to MAX_BATCH items)
+    # Group transactions running at once: SQLite has one writer; PostgreSQL overlaps our
+    # Python work with the server's (row locks keep conflicting groups in order).
+    PG_CONCURRENT_GROUPS = 3
 
     def _run_group(self, group: list[_Pending]) -> None:
         items = [item for p in group for item in p.items]
@@ -213,12 +221,14 @@ class Store:
             outcomes = self._transact(lambda conn: self._apply_in(conn, items, busy))
         except Exception as exc:  # every request in the group failed with the transaction
             for p in group:
-                p.error, p.done = exc, True
+                p.error = exc
+                p.finished.set()
             return
         start = 0
         for p in group:
-            p.outcomes, p.done = outcomes[start:start + len(p.items)], True
+            p.outcomes = outcomes[start:start + len(p.items)]
             start += len(p.items)
+            p.finished.set()
 
     def _apply_in(self, conn: Connection, items: Sequence[tuple[str, d.Command]], busy: set[str]) -> list[d.Outcome]:
         now = self.clock()
@@ -247,7 +257,7 @@ class Store:
         for chunk in _chunks(sorted(set(keys))):
             q = select(idempotency_keys).where(idempotency_keys.c.key.in_(chunk))
             for r in conn.execute(q):
-                found[r.key] = d.Stored(r.fingerprint, r.status, json.loads(r.body))
+                found[r.key] = d.Stored(r.fingerprint, r.status, orjson.loads(r.body))
         return found
 
     def _txn_ids(self, conn: Connection, hint: int) -> Callable[[], int]:
@@ -343,15 +353,22 @@ class Store:
                                                   for k, s in fresh.items()])
 
     def _insert(self, conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
-        """Bulk insert of positional rows straight to the driver's executemany: the hot path
-        writes ~5 rows per settlement, and SQLAlchemy's per-row parameter handling cost more
-        than the database did. Rows follow the table's column order, minus autoincrement ids."""
-        sql = self._insert_sql.get(table.name)
-        if sql is None:
-            cols = [c.name for c in table.columns if not (c.primary_key and c.autoincrement is True)]
-            marks = ", ".join(["?" if self.is_sqlite else "%s"] * len(cols))
-            sql = self._insert_sql[table.name] = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})"
-        conn.exec_driver_sql(sql, rows)
+        """Bulk insert of positional rows, straight to the driver: the hot path writes ~5 rows
+        per settlement, and SQLAlchemy's per-row parameter handling cost more than the
+        database did. SQLite: executemany; PostgreSQL: COPY (far less work per row on both
+        sides than one INSERT each). Rows follow the table's columns, minus autoincrement ids."""
+        cols = self._insert_cols.get(table.name)
+        if cols is None:
+            cols = self._insert_cols[table.name] = [
+                c.name for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+        if self.is_sqlite:
+            marks = ", ".join("?" * len(cols))
+            conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})", rows)
+            return
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     # ------------------------------------------------------------------ maintenance
 
@@ -529,7 +546,7 @@ def _hold_update(h: d.HoldState) -> dict[str, Any]:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return orjson.dumps(value).decode()
 
 
 def _txn_row(t: d.Txn) -> tuple[Any, ...]:
@@ -539,7 +556,7 @@ def _txn_row(t: d.Txn) -> tuple[Any, ...]:
 
 def _txn(r: Any, entries: list[d.Entry]) -> d.Txn:
     return d.Txn(r.id, r.type, r.wallet_id, r.amount, r.created_at, tuple(entries), r.counterparty, r.hold_id,
-                 json.loads(r.details) if r.details else {})
+                 orjson.loads(r.details) if r.details else {})
 
 
 def _day(micros: int) -> str:
@@ -556,7 +573,7 @@ def _event_view(r: Any) -> dict[str, Any]:
             "provider": r.provider, "service": r.service, "route": r.route, "method": r.method, "tokens": r.tokens,
             "requestId": r.request_id, "transaction": r.txn_id}
     if r.details:
-        view.update({k: v for k, v in json.loads(r.details).items() if k not in view})
+        view.update({k: v for k, v in orjson.loads(r.details).items() if k not in view})
     return view
 
 
