@@ -1,0 +1,84 @@
+"""`tawa catalog …` and `tawa gas pricing --file`: output, --json and exit codes, no cluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def tawa(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tawa.cli.main", *args], capture_output=True, text=True,
+                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent"})
+
+
+def test_validate_ok_and_every_problem_one_line_each(tmp_path: Path) -> None:
+    ok = tawa("catalog", "validate", str(EXAMPLES / "docman.yaml"))
+    assert ok.returncode == 0 and "valid (docman, owner insureco, tier small)" in ok.stdout
+    bad = tmp_path / "catalog-info.yaml"
+    bad.write_text("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: Doc\n"
+                   "spec:\n  owner: x\n  routes:\n    - {path: /a, gas: -1}\n"
+                   "  dependencies:\n    - {service: y, transport: bus}\n")
+    result = tawa("catalog", "validate", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert any(line.startswith("catalog-info.yaml: metadata.name: must be a DNS label") for line in lines)
+    assert any("spec.routes[0].gas: must be at least 0 (got -1)" in line for line in lines)
+    assert any("spec.dependencies[0].transport" in line for line in lines)
+    assert lines[-1] == "error: catalog-info.yaml: 3 problems"
+    as_json = json.loads(tawa("catalog", "validate", "--json", cwd=tmp_path).stdout)
+    assert as_json["valid"] is False and len(as_json["problems"]) == 3
+
+
+def test_env_lines_sorted_and_json() -> None:
+    result = tawa("catalog", "env", str(EXAMPLES / "quoter.yaml"), "--env", "prod")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        "DOCMAN_URL=http://janus.janus-prod.svc.cluster.local:3000/proxy/docman",
+        "RATERSPOT_URL=http://janus.janus-prod.svc.cluster.local:3000/proxy/raterspot",
+        "RELAY_URL=http://relay.relay-prod.svc.cluster.local:3000"]
+    as_json = json.loads(tawa("catalog", "env", str(EXAMPLES / "quoter.yaml"), "--env", "dev", "--json").stdout)
+    assert as_json["RELAY_URL"] == "http://relay.relay-dev.svc.cluster.local:3000"
+
+
+def test_render_gives_an_applicable_component() -> None:
+    import yaml
+
+    result = tawa("catalog", "render", str(EXAMPLES / "docman.yaml"), "--image", "reg/docman:1.4.2", "--env", "prod")
+    doc = yaml.safe_load(result.stdout)
+    assert doc["apiVersion"] == "tawa.insureco.io/v1" and doc["kind"] == "Component"
+    assert doc["metadata"] == {"name": "docman", "namespace": "docman-prod", "annotations": {
+        "insureco.io/framework": "express", "insureco.io/pod-tier": "small"}}
+    assert doc["spec"]["image"] == "reg/docman:1.4.2" and doc["spec"]["owner"] == "insureco"
+    assert tawa("catalog", "render", str(EXAMPLES / "docman.yaml"), "--env", "prod").returncode == 2  # no --image
+
+
+def test_gas_pricing_json_contract() -> None:
+    result = tawa("gas", "pricing", "--file", str(EXAMPLES / "docman.yaml"), "--json")
+    report = json.loads(result.stdout)
+    assert report["hosting"] == {"tier": "small", "replicas": 1, "tokensPerHour": 10, "tokensPerMonth": 7_300,
+                                 "reserve": 21_900}
+    assert [(r["path"], r["gas"], r["source"]) for r in report["routes"]] == [
+        ("/templates/pdf", 1, "route"), ("/templates/html", 1, "route"), ("/documents", 5, "route"),
+        ("/operations", 3, "route"), ("/d", 0, "route")]
+
+
+def test_gas_pricing_reads_catalog_info_in_the_current_folder(tmp_path: Path) -> None:
+    (tmp_path / "catalog-info.yaml").write_text((EXAMPLES / "raterspot.yaml").read_text())
+    result = tawa("gas", "pricing", cwd=tmp_path)
+    assert result.returncode == 0 and "raterspot: tier nano" in result.stdout
+
+
+def test_cluster_options_without_a_cluster_fail_clearly() -> None:
+    result = tawa("gas", "pricing", "--all")
+    assert result.returncode == 2 and "set KUBECONFIG or run `tawa dev up`" in result.stderr
+    both = tawa("gas", "pricing", "--all", "--service", "x")
+    assert both.returncode == 2 and "choose one of --file, --service and --all" in both.stderr
+
+
+def test_missing_file_is_bad_input() -> None:
+    result = tawa("catalog", "validate", "/nonexistent.yaml")
+    assert result.returncode == 2 and "does not exist" in result.stderr
