@@ -7,7 +7,7 @@ holds: every item is its own ledger transaction (caller debit + provider earned
 credit) and gas event, committed durably before the answer. Afterwards it checks
 the ledger's integrity and that the counts match.
 
-    python benchmarks/wallet_bench.py [--seconds 10] [--batch 500] [--clients 4] [--orgs 8]
+    python benchmarks/wallet_bench.py [--seconds 10] [--batch 500] [--clients 8] [--orgs 8]
 
 The LAST line printed is one JSON object with `sqlite_settlements_per_s` and
 `postgres_settlements_per_s`.
@@ -93,7 +93,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--batch", type=int, default=500)
-    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--clients", type=int, default=8)
     p.add_argument("--orgs", type=int, default=8)
     p.add_argument("--only", choices=["sqlite", "postgres"])
     args = p.parse_args()
