@@ -13,7 +13,7 @@ from tawa.catalog.env import TargetService, plan_env
 from tawa.catalog.problems import CatalogError, Problem
 from tawa.catalog.render import API_GROUP, KIND, PLURAL
 from tawa.catalog.validate import Component, check_component
-from tawa.controller import children, gate, hosting, kubeapi
+from tawa.controller import children, gate, hosting, kubeapi, metrics
 from tawa.controller.conditions import Condition, condition, merge_conditions
 from tawa.controller.settings import OperatorSettings
 from tawa.wallet.client import (
@@ -97,14 +97,23 @@ def _check_gate(component: Component, body: kopf.Body, retry: int) -> None:
         verdict = gate.wallet_unavailable(wallet, str(exc))
     else:
         if check.ok:
-            write_status(body, gate.covered(wallet, check.balance, check.required))
+            _count_gate(component, body, gate.covered(wallet, check.balance, check.required))
             return
         verdict = gate.insufficient(component, wallet, check.balance, check.required, check.shortfall)
+    _count_gate(component, body, verdict)
     previous = condition(body.status, gate.GATE)
     if not previous or (previous.get("reason"), previous.get("message")) != (verdict.reason, verdict.message):
         kopf.warn(body, reason=verdict.reason, message=verdict.message)  # once per verdict, not per retry
     write_status(body, verdict)
     raise kopf.TemporaryError(verdict.message, delay=gate.retry_delay(retry, SETTINGS.gate_retry_max))
+
+
+def _count_gate(component: Component, body: kopf.Body, verdict: Condition) -> None:
+    labels = (body.metadata.namespace, component.name, component.spec.owner)
+    metrics.gate_decisions.labels(verdict.reason).inc()
+    metrics.gate_open.labels(*labels).set(1 if verdict.status else 0)
+    if verdict.status:
+        write_status(body, verdict)
 
 
 def _desired(component: Component, body: kopf.Body,
@@ -186,8 +195,11 @@ def _charge(component: Component, body: kopf.Body, ready: int, fields: dict[str,
     with _wallet() as client:
         for bucket in due:
             try:
-                client.hosting_charge(wallet, name, bucket, tokens, tier=component.tier.name, pods=ready,
-                                      service=component.name, idempotency_key=hosting.idempotency_key(uid, bucket))
+                charge = client.hosting_charge(wallet, name, bucket, tokens, tier=component.tier.name, pods=ready,
+                                               service=component.name,
+                                               idempotency_key=hosting.idempotency_key(uid, bucket))
+                _count_hosting(uid, bucket, component, tokens)
+                metrics.runway_hours.labels(component.spec.owner).set(charge.wallet.available.hosting / tokens)
             except IdempotencyConflict:
                 pass  # another replica charged this bucket (with its own pod count): charged once
             except InsufficientGas:
@@ -199,7 +211,21 @@ def _charge(component: Component, body: kopf.Body, ready: int, fields: dict[str,
             if not unpaid:
                 fields["lastChargedHour"] = bucket
     fields["unpaidTokens"] = tokens * len(unpaid)
+    labels = (body.metadata.namespace, component.name, component.spec.owner)
+    metrics.hosting_unpaid.labels(*labels).set(fields["unpaidTokens"])
+    metrics.gas_exhausted.labels(*labels).set(1 if unpaid else 0)
     return [_gas_condition(body, unpaid, tokens)]
+
+
+_last_counted: dict[str, str] = {}
+
+
+def _count_hosting(uid: str, bucket: str, component: Component, tokens: int) -> None:
+    """Count each bucket once per process although a stale status may replay it
+    (the wallet's idempotency makes the replay free; the ledger stays the truth)."""
+    if bucket > _last_counted.get(uid, ""):
+        _last_counted[uid] = bucket
+        metrics.hosting_tokens.labels(component.tier.name, component.spec.owner).inc(tokens)
 
 
 def _gas_condition(body: kopf.Body, unpaid: list[str], tokens: int) -> Condition:
