@@ -1,0 +1,105 @@
+{{/* Names ------------------------------------------------------------------ */}}
+
+{{- define "tawa.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "tawa.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tawa.operator.fullname" -}}{{ include "tawa.fullname" . | trunc 54 | trimSuffix "-" }}-operator{{- end -}}
+{{- define "tawa.wallet.fullname" -}}{{ include "tawa.fullname" . | trunc 56 | trimSuffix "-" }}-wallet{{- end -}}
+{{- define "tawa.janus.fullname" -}}{{ include "tawa.fullname" . | trunc 57 | trimSuffix "-" }}-janus{{- end -}}
+
+{{/* Janus: its own namespace, so that janus.janus-{env}.svc.cluster.local resolves. */}}
+{{- define "tawa.janus.namespace" -}}
+{{- default (printf "janus-%s" .Values.env) .Values.janus.namespace -}}
+{{- end -}}
+
+{{- define "tawa.secretName" -}}
+{{- default (printf "%s-tokens" (include "tawa.fullname" .)) .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{/* In-cluster URL of the wallet, used by the operator and Janus. */}}
+{{- define "tawa.wallet.url" -}}
+http://{{ include "tawa.wallet.fullname" . }}.{{ .Release.Namespace }}.svc.cluster.local:{{ .Values.wallet.port }}
+{{- end -}}
+
+{{- define "tawa.image" -}}
+{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{- end -}}
+
+{{/* Labels (app.kubernetes.io/* recommended labels) ------------------------- */}}
+
+{{- define "tawa.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "tawa.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: tawa
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Call with (dict "root" $ "component" "wallet") */}}
+{{- define "tawa.componentLabels" -}}
+{{ include "tawa.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "tawa.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tawa.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Pod-level pieces shared by the three Deployments --------------------------- */}}
+
+{{- define "tawa.podCommon" -}}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+{{- with .values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Env from the tokens Secret. */}}
+{{- define "tawa.walletTokenEnv" -}}
+- name: TAWA_WALLET_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tawa.secretName" . }}
+      key: wallet-token
+{{- end -}}
+
+{{/* Writable scratch for Python (/tmp): the root filesystem is read-only. */}}
+{{- define "tawa.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    medium: Memory
+    sizeLimit: 64Mi
+{{- end -}}
