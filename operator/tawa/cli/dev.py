@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
 import click
 
@@ -76,3 +77,20 @@ def env_command(as_json: bool) -> None:
         click.echo(f"export {key}={value}")
 
 
+
+
+@group.command()
+@click.option("--examples", type=click.Path(exists=True, file_okay=False, path_type=Path), default="examples",
+              show_default=True, help="Folder of catalog-info.yaml files to deploy.")
+def demo(examples: Path) -> None:
+    """Deploy the examples on the running stack and tell what happened."""
+    from tawa.devcluster import demo as story
+    from tawa.devcluster import stack
+
+    state = stack.running_state()
+    if state is None:
+        fail("the dev stack is not running; start it with `tawa dev up --detach`")
+    try:
+        story.run(state, examples, click.echo)
+    except TimeoutError as exc:
+        fail(str(exc))

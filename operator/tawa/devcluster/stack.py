@@ -32,6 +32,7 @@ class StackState:
     wallet_token: str
     janus_url: str
     jwt_secret: str
+    upstream_url: str = ""
     env: str = DEV_ENV
     hosting_period: float = 3600.0
     pids: dict[str, int] = field(default_factory=dict)
@@ -118,12 +119,17 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None)
         operator = Process("operator", _tawa("operator", "run"), logs / "operator.log",
                            {**base_env, "TAWA_HOSTING_PERIOD": str(hosting_period)}).start()
         processes.append(operator)
+        upstream_port = free_port()
+        upstream = Process("upstream", [sys.executable, "-m", "tawa.devcluster.upstream", "--port",
+                                        str(upstream_port)], logs / "upstream.log", base_env).start()
+        processes.append(upstream)
+        wait_until(lambda: _http_ok(f"http://127.0.0.1:{upstream_port}/healthz"), "the demo upstream", 30, upstream)
     except BaseException:
         for proc in reversed(processes):
             proc.stop()
         raise
     state = StackState(kubeconfig, f"http://127.0.0.1:{wallet_port}", token, f"http://127.0.0.1:{janus_port}",
-                       jwt_secret, env, hosting_period, {p.name: p.pid for p in processes if p.pid}, str(logs))
+                       jwt_secret, f"http://127.0.0.1:{upstream_port}", env, hosting_period, {p.name: p.pid for p in processes if p.pid}, str(logs))
     _save_state(state)
     return state
 

@@ -1,0 +1,110 @@
+"""`make run`'s story: deploy examples/ on the dev stack and show, in a few
+lines, Components running, one blocked by the deploy gate and why, and a
+metered call through Janus with the balances before and after."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from kubernetes import client, config
+
+from tawa.catalog.render import API_GROUP, PLURAL, render_component
+from tawa.catalog.validate import load_catalog
+from tawa.devcluster.stack import StackState
+from tawa.janus.settings import UPSTREAM_URL_ANNOTATION
+from tawa.wallet.client import WalletClient
+
+ORGS = ("insureco", "acme", "raterspot", "startupco")
+CALLER_PURCHASE = 5_000  # API gas is never paid from intro tokens
+
+
+def _components(examples: Path, state: StackState) -> list[dict[str, Any]]:
+    manifests = []
+    for path in sorted(examples.glob("*.yaml")):
+        catalog, _ = load_catalog(path.read_text())
+        manifest = render_component(catalog, state.env, f"registry.local/{catalog.metadata.name}:demo")
+        # Stand-in upstream: kwok's pods serve nothing, so Janus forwards here instead.
+        manifest["metadata"].setdefault("annotations", {})[UPSTREAM_URL_ANNOTATION] = \
+            f"{state.upstream_url}/{catalog.metadata.name}"
+        manifests.append(manifest)
+    return manifests
+
+
+def _apply(api: client.ApiClient, manifest: dict[str, Any]) -> None:
+    meta = manifest["metadata"]
+    try:
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": meta["namespace"]}})
+    except client.exceptions.ApiException as exc:
+        if exc.status != 409:
+            raise
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        API_GROUP, "v1", meta["namespace"], PLURAL, meta["name"], manifest, field_manager="tawa-demo", force=True,
+        _content_type="application/apply-patch+yaml")
+
+
+def _gate(api: client.ApiClient, manifest: dict[str, Any]) -> dict[str, Any]:
+    meta = manifest["metadata"]
+    obj = client.CustomObjectsApi(api).get_namespaced_custom_object(API_GROUP, "v1", meta["namespace"], PLURAL,
+                                                                    meta["name"])
+    status = obj.get("status") or {}
+    gate = next((c for c in status.get("conditions", []) if c["type"] == "DeployGate"), {})
+    return {"name": meta["name"], "namespace": meta["namespace"], "gate": gate, "ready": status.get("ready", "0/0"),
+            "readyReplicas": status.get("readyReplicas", 0), "tier": status.get("tier")}
+
+
+def _settled(views: list[dict[str, Any]]) -> bool:
+    return all(v["gate"].get("reason") == "InsufficientReserve" or v["readyReplicas"] > 0 for v in views)
+
+
+def _wait(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"examples did not settle within {timeout:.0f}s; see `kubectl get comp -A`")
+        time.sleep(1)
+
+
+def _metered_call(state: StackState, wallets: WalletClient, say: Callable[[str], None]) -> None:
+    token = jwt.encode({"programId": "acme", "serviceId": "quoter", "aud": "janus",
+                        "exp": int(time.time()) + 300}, state.jwt_secret, algorithm="HS256")
+    before = wallets.get_wallet("acme"), wallets.get_wallet("insureco")
+    response = httpx.post(f"{state.janus_url}/proxy/docman/documents", json={"template": "quote"},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    request_id = response.headers.get("X-Request-ID", "")
+    say(f"  quoter (org acme) → POST {state.janus_url}/proxy/docman/documents → {response.status_code}")
+    time.sleep(1.5)  # Janus settles in small batches
+    events = [e for e in wallets.gas_events(org="acme", limit=20).events if e.request_id == request_id]
+    after = wallets.get_wallet("acme"), wallets.get_wallet("insureco")
+    charged = events[0].tokens if events else 0
+    say(f"  charged {charged} tokens (route /documents, gas: 5): acme purchased "
+        f"{before[0].balances.purchased:,} → {after[0].balances.purchased:,}; insureco earned "
+        f"{before[1].balances.earned:,} → {after[1].balances.earned:,}")
+
+
+def run(state: StackState, examples: Path, say: Callable[[str], None] = print) -> None:
+    api = config.new_client_from_config(config_file=state.kubeconfig)
+    with WalletClient(state.wallet_url, state.wallet_token) as wallets:
+        for org in ORGS:
+            wallets.create_wallet(org, idempotency_key=f"demo/wallet/{org}")
+        wallets.purchase("acme", CALLER_PURCHASE, idempotency_key="demo/purchase/acme")
+        manifests = _components(examples, state)
+        for manifest in manifests:
+            _apply(api, manifest)
+        say(f"Deployed {len(manifests)} Components from {examples}/ (env {state.env}):")
+        _wait(lambda: _settled([_gate(api, m) for m in manifests]), 120)
+        for view in (_gate(api, m) for m in manifests):
+            gate = view["gate"]
+            if gate.get("reason") == "InsufficientReserve":
+                say(f"  ✗ {view['namespace']}/{view['name']} ({view['tier']}): blocked — {gate['message']}")
+            else:
+                say(f"  ✓ {view['namespace']}/{view['name']} ({view['tier']}): running, {view['ready']} pods ready")
+        say("A metered call through Janus:")
+        _metered_call(state, wallets, say)
+    say("Next: `eval \"$(tawa dev env)\"`, then `tawa status --org acme`, `kubectl get comp -A`, "
+        f"`kubectl describe comp -n analytics-{state.env} analytics`, `tawa wallet buy startupco 370`; "
+        "`make stop` tears it all down.")

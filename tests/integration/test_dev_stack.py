@@ -1,0 +1,48 @@
+"""`make run`'s path: `tawa dev up`, the examples' story, `tawa dev down` — as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.cluster
+REPO = Path(__file__).parents[2]
+
+
+def tawa(data_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TAWA_") and k != "KUBECONFIG"},
+           "TAWA_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "tawa.cli.main", *args], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=timeout)
+
+
+def test_dev_up_demo_down(tmp_path: Path) -> None:
+    try:
+        up = tawa(tmp_path, "dev", "up", "--detach", "--hosting-period", "5")
+        assert up.returncode == 0, up.stderr
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in
+                       tawa(tmp_path, "dev", "env").stdout.splitlines())
+        assert set(exports) == {"KUBECONFIG", "TAWA_WALLET_URL", "TAWA_WALLET_TOKEN", "TAWA_JANUS_URL", "TAWA_ENV"}
+        assert tawa(tmp_path, "dev", "up", "--detach").returncode == 0  # again: safe, same stack
+        assert dict(line.removeprefix("export ").split("=", 1) for line in
+                    tawa(tmp_path, "dev", "env").stdout.splitlines()) == exports
+
+        story = tawa(tmp_path, "dev", "demo")
+        assert story.returncode == 0, story.stderr
+        lines = story.stdout.splitlines()
+        assert "  ✓ docman-dev/docman (small): running, 1/1 pods ready" in lines
+        assert any(line.startswith("  ✗ analytics-dev/analytics (medium): blocked — deploy blocked: "
+                                   "wallet-startupco holds 50,000 tokens") and "370 short" in line for line in lines)
+        assert any("/proxy/docman/documents → 201" in line for line in lines)
+        assert ("  charged 5 tokens (route /documents, gas: 5): acme purchased 5,000 → 4,995; "
+                "insureco earned 0 → 5") in lines
+        again = tawa(tmp_path, "dev", "demo")  # re-running buys nothing twice; one more call is charged
+        assert "acme purchased 4,995 → 4,990" in again.stdout, again.stdout + again.stderr
+    finally:
+        down = tawa(tmp_path, "dev", "down")
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert tawa(tmp_path, "dev", "env").returncode == 1
