@@ -15,14 +15,12 @@ from tawa.wallet.client import (
     HoldClosed, HoldRequest, IdempotencyConflict, InsufficientGas, InvalidRequest, SettleRequest, WalletAuthError,
     WalletClient, WalletNotFound, WalletUnavailable,
 )
-from tests.fixtures.wallet import WalletServer, start_wallet_server
+from tests.fixtures.wallet import WalletServer
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WalletServer]:
-    s = start_wallet_server(Path(tmp_path_factory.mktemp("wallet-api")))
-    yield s
-    s.close()
+@pytest.fixture
+def server(module_wallet: WalletServer) -> WalletServer:
+    return module_wallet
 
 
 @pytest.fixture

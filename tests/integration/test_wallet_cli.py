@@ -7,12 +7,10 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.fixtures.wallet import WalletServer, start_wallet_server
+from tests.fixtures.wallet import WalletServer
 
 
 def tawa(server: WalletServer, *args: str, stdin: str = "", url: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -21,11 +19,9 @@ def tawa(server: WalletServer, *args: str, stdin: str = "", url: str | None = No
                           capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WalletServer]:
-    s = start_wallet_server(Path(tmp_path_factory.mktemp("wallet-cli")))
-    yield s
-    s.close()
+@pytest.fixture
+def server(module_wallet: WalletServer) -> WalletServer:
+    return module_wallet
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ import random
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
 
 import httpx
-import pytest
 
 from tests.fixtures.wallet import WalletServer
 
@@ -20,14 +18,8 @@ ROUNDS = 12
 BALANCE = 1_000
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def server(request: pytest.FixtureRequest, wallet_factory: Callable[..., WalletServer]) -> WalletServer:
-    if request.param == "sqlite":
-        return wallet_factory()
-    return wallet_factory(request.getfixturevalue("postgres_cluster").create_database())
-
-
-def test_32_workers_never_overdraw_and_conserve_tokens(server: WalletServer) -> None:
+def test_32_workers_never_overdraw_and_conserve_tokens(wallet_each_db: WalletServer) -> None:
+    server = wallet_each_db
     c = server.client
     c.create_wallet("payer")
     c.create_wallet("earner")

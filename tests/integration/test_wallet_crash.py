@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
-import pytest
 
 from tawa.wallet.client import SettleRequest, WalletClient, WalletError
 from tests.fixtures.wallet import WalletServer
@@ -16,14 +14,8 @@ from tests.fixtures.wallet import WalletServer
 BATCHES, ITEMS, SENDERS = 60, 100, 3
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def server(request: pytest.FixtureRequest, wallet_factory: Callable[..., WalletServer]) -> WalletServer:
-    if request.param == "sqlite":
-        return wallet_factory()
-    return wallet_factory(request.getfixturevalue("postgres_cluster").create_database())
-
-
-def test_kill_9_mid_burst_then_restart_and_replay(server: WalletServer) -> None:
+def test_kill_9_mid_burst_then_restart_and_replay(wallet_each_db: WalletServer) -> None:
+    server = wallet_each_db
     c = server.client
     c.create_wallet("caller")
     c.create_wallet("provider")

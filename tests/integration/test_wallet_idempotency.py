@@ -7,21 +7,18 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.fixtures.wallet import WalletServer, start_wallet_server
+from tests.fixtures.wallet import WalletServer
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WalletServer]:
-    s = start_wallet_server(Path(tmp_path_factory.mktemp("wallet-idem")))
-    yield s
-    s.close()
+@pytest.fixture
+def server(module_wallet: WalletServer) -> WalletServer:
+    return module_wallet
 
 
 def send_concurrently(server: WalletServer, path: str, body: Any, copies: int) -> list[tuple[int, Any]]:

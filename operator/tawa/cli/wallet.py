@@ -59,7 +59,17 @@ def serve(port: int, host: str, database_url: str | None, insecure_no_auth: bool
         fail(str(exc), EXIT_BAD_INPUT)
     if settings.insecure_no_auth and not settings.token:
         click.echo("warning: --insecure-no-auth: this wallet accepts every request without a token", err=True)
-    app = create_app(settings)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        app = create_app(settings)  # migrates the database first
+    except ValueError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+    except SQLAlchemyError as exc:
+        from sqlalchemy.engine import make_url
+
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        fail(f"cannot open the wallet database {where}: {str(exc).splitlines()[0]}", EXIT_REFUSED)
     click.echo(f"wallet listening on http://{host}:{port} ({app.state.store.dialect})", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 

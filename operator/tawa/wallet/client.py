@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -413,7 +413,7 @@ def _key(key: str | None) -> str:
 
 def _hour(hour: str | datetime) -> str:
     if isinstance(hour, datetime):
-        hour = hour.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        hour = hour.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         return hour.strftime("%Y-%m-%dT%H:00:00Z")
     return hour
 
@@ -421,7 +421,7 @@ def _hour(hour: str | datetime) -> str:
 def _day(value: str | datetime | None) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:

@@ -20,16 +20,15 @@ Decisions (see also README in this package's docstring of `store`):
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from functools import cache
 from typing import Any, NamedTuple
 
 from tawa.gas.tiers import TIERS, UnknownTier, get_tier
+from datetime import UTC
 
 INTRO_GRANT = 50_000
 MAX_TOKENS = 2**53
@@ -238,13 +237,14 @@ class Command:
 
     def fingerprint(self) -> str:
         # repr of str/int/None values is stable across processes and versions, and cheap.
-        raw = repr((self.kind, *[getattr(self, name) for name in _field_names(type(self))]))
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self))  # type: ignore[arg-type]
+        raw = repr((self.kind, *[getattr(self, name) for name in names]))
         return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
 
 
-@cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -347,9 +347,9 @@ class Outcome:
 
 def iso(micros: int) -> str:
     """UTC ISO-8601 with a Z, to the microsecond (pure arithmetic, no tz lookups)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(micros / MICROS, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(micros / MICROS, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def wallet_view(w: WalletState) -> dict[str, Any]:
@@ -460,8 +460,8 @@ class Book:
             return Outcome(200, wallet_view(self.wallets[wid]))
         w = self.wallets[wid] = WalletState(wid, org, created_at=self.now)
         self.new_wallets.append(wid)
-        self._txn(TxType.INTRO_GRANT, wid, INTRO_GRANT, [
-            Entry(PLATFORM_INTRO, None, None, -INTRO_GRANT), Entry(account_id(wid, "intro"), wid, "intro", INTRO_GRANT)])
+        self._txn(TxType.INTRO_GRANT, wid, INTRO_GRANT, [Entry(PLATFORM_INTRO, None, None, -INTRO_GRANT),
+                                                         Entry(account_id(wid, "intro"), wid, "intro", INTRO_GRANT)])
         return Outcome(201, wallet_view(w))
 
     def _do_purchase(self, cmd: Purchase) -> Outcome:

@@ -25,14 +25,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, Table, bindparam, case, create_engine, event, func, or_, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.pool import NullPool
 
 from tawa.wallet import domain as d
 from tawa.wallet.schema import (
@@ -107,11 +106,12 @@ class Store:
     def _engine(self, immediate: bool) -> Engine:
         if not self.is_sqlite:
             return create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-        path = self.url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30},
-                               poolclass=NullPool if path == ":memory:" else None)
+        path = self.url.split("///", 1)[-1] if "///" in self.url else ""
+        if not path or path.startswith(":memory:"):
+            raise ValueError(f"{self.url}: the wallet needs a SQLite file (sqlite:///PATH), not an in-memory "
+                             "database that vanishes with its connection")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 30})
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
         @event.listens_for(engine, "connect")
@@ -366,6 +366,7 @@ class Store:
             conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})", rows)
             return
         raw = conn.connection.driver_connection
+        assert raw is not None
         with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -560,7 +561,7 @@ def _txn(r: Any, entries: list[d.Entry]) -> d.Txn:
 
 
 def _day(micros: int) -> str:
-    return datetime.fromtimestamp(micros / d.MICROS, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(micros / d.MICROS, tz=UTC).strftime("%Y-%m-%d")
 
 
 def _event_row(e: d.GasEvent, day: str) -> tuple[Any, ...]:
@@ -584,11 +585,11 @@ def parse_time(value: str | None, name: str, end: bool = False) -> int | None:
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1 if end else 0)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1 if end else 0)
         else:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
             if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
+                moment = moment.replace(tzinfo=UTC)
     except ValueError:
         raise d.Refusal(422, "INVALID_TIME", f"{name} must be a date (YYYY-MM-DD) or an ISO-8601 time; "
                         f"got {value!r}", name) from None
