@@ -1,0 +1,432 @@
+"""The Helm chart, manifests/, the Dockerfile and the monitoring files, checked
+without a cluster: what `helm template` renders (default, PostgreSQL, monitoring),
+that the programs accept every command, flag and env name the chart gives them,
+and that alerts and the dashboard use metrics the programs export.
+
+Helm is built from its Go module and cached on first use (a few minutes once).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "tawa"
+
+
+def _load_render_script() -> Any:
+    spec = importlib.util.spec_from_file_location("render_manifests", ROOT / "scripts" / "render_manifests.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render_manifests = _load_render_script()
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    from tawa.devcluster.build import ensure_helm
+
+    return ensure_helm()
+
+
+def template(helm: Path, *sets: str, release: str = "tawa", namespace: str = "tawa-system",
+             check: bool = True) -> list[dict[str, Any]] | subprocess.CompletedProcess[str]:
+    from tawa.devcluster.build import KUBERNETES_VERSION
+
+    argv = [str(helm), "template", release, str(CHART), "--namespace", namespace, "--kube-version",
+            KUBERNETES_VERSION]
+    for value in sets:
+        argv += ["--set", value]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if not check:
+        return done
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} found among {[(d['kind'], d['metadata']['name']) for d in docs]}"
+    return found[0]
+
+
+def containers(docs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(d, c) for d in docs if d["kind"] == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+@pytest.fixture(scope="module")
+def default_docs(helm: Path) -> list[dict[str, Any]]:
+    return template(helm)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- CRD, manifests
+
+
+def test_chart_crd_is_the_generated_crd_byte_for_byte() -> None:
+    assert (CHART / "crds" / "components.tawa.insureco.io.yaml").read_bytes() == \
+        (ROOT / "crds" / "components.tawa.insureco.io.yaml").read_bytes(), \
+        "run `python scripts/render_manifests.py` to copy the generated CRD into the chart"
+
+
+def test_manifests_are_the_chart_rendered_with_default_values(helm: Path) -> None:
+    problems = render_manifests.drift(helm)
+    assert not problems, "manifests/ drifted from helm/tawa; run `python scripts/render_manifests.py`:\n" + \
+        "\n".join(problems)
+
+
+def test_manifests_hold_no_generated_secret_and_no_helm_marks() -> None:
+    docs = [d for p in sorted((ROOT / "manifests").glob("*.yaml")) if p.name != "kustomization.yaml"
+            for d in yaml.safe_load_all(p.read_text()) if d]
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    text = "".join(p.read_text() for p in (ROOT / "manifests").glob("*.yaml"))
+    assert "helm.sh/" not in text and "managed-by: Helm" not in text
+    kustomization = yaml.safe_load((ROOT / "manifests" / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in (ROOT / "manifests").glob("*.yaml")
+                                                        if p.name != "kustomization.yaml")
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_default_render_has_the_three_programs_and_janus_contract(default_docs: list[dict[str, Any]]) -> None:
+    names = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in default_docs}
+    for expected in [("Deployment", "tawa-system", "tawa-operator"), ("Deployment", "tawa-system", "tawa-wallet"),
+                     ("Deployment", "janus-prod", "janus"), ("Service", "tawa-system", "tawa-wallet"),
+                     ("Namespace", None, "janus-prod"), ("PersistentVolumeClaim", "tawa-system", "tawa-wallet-data"),
+                     ("PodDisruptionBudget", "janus-prod", "janus")]:
+        assert expected in names
+    janus = find(default_docs, "Service", "janus")
+    # The injected URL is http://janus.janus-{env}.svc.cluster.local:3000/proxy/{service}.
+    assert janus["metadata"]["namespace"] == "janus-prod"
+    assert [(p["port"], p["targetPort"]) for p in janus["spec"]["ports"]] == [(3000, "http")]
+    janus_pod = find(default_docs, "Deployment", "janus")["spec"]["template"]
+    assert janus_pod["spec"]["containers"][0]["ports"][0]["containerPort"] == 3000
+    assert janus["spec"]["selector"].items() <= janus_pod["metadata"]["labels"].items()
+
+
+def test_janus_namespace_follows_env(helm: Path) -> None:
+    docs = template(helm, "env=staging")
+    assert find(docs, "Service", "janus")["metadata"]["namespace"] == "janus-staging"  # type: ignore[arg-type]
+    operator = find(docs, "Deployment", "tawa-operator")  # type: ignore[arg-type]
+    assert env_of(operator["spec"]["template"]["spec"]["containers"][0])["TAWA_ENV"] == "staging"
+
+
+def test_every_object_has_the_recommended_labels(default_docs: list[dict[str, Any]]) -> None:
+    for doc in default_docs:
+        labels = doc["metadata"].get("labels", {})
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                    "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "helm.sh/chart"):
+            assert key in labels, f"{doc['kind']}/{doc['metadata']['name']} lacks {key}"
+        if doc["kind"] in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget"):
+            assert labels.get("app.kubernetes.io/component") in ("operator", "wallet", "janus")
+
+
+def test_every_container_is_locked_down_probed_and_sized(default_docs: list[dict[str, Any]]) -> None:
+    for deployment, container in containers(default_docs):
+        pod = deployment["spec"]["template"]["spec"]
+        where = deployment["metadata"]["name"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0, where
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", where
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, where
+        assert sc["capabilities"]["drop"] == ["ALL"], where
+        assert container["livenessProbe"] and container["readinessProbe"], where
+        assert container["resources"]["requests"]["memory"] and container["resources"]["limits"]["memory"], where
+        # Writable only where needed: /tmp (memory), and the data dir for the wallet and Janus's spool.
+        mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+        assert mounts <= {"/tmp", "/var/lib/tawa"}, (where, mounts)
+
+
+def test_service_account_tokens_only_where_the_api_is_used(default_docs: list[dict[str, Any]]) -> None:
+    wallet = find(default_docs, "Deployment", "tawa-wallet")["spec"]["template"]["spec"]
+    assert wallet["automountServiceAccountToken"] is False
+    assert find(default_docs, "ServiceAccount", "tawa-wallet")["automountServiceAccountToken"] is False
+    bound = {s["name"] for d in default_docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding")
+             for s in d["subjects"]}
+    assert bound == {"tawa-operator", "tawa-janus"}
+
+
+def test_no_role_grants_secrets_wildcards_or_deletes(default_docs: list[dict[str, Any]]) -> None:
+    for role in (d for d in default_docs if d["kind"] in ("ClusterRole", "Role")):
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], role["metadata"]["name"]
+            assert "secrets" not in rule["resources"], role["metadata"]["name"]
+            assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+
+
+def test_wallet_sqlite_on_a_volume_by_default(default_docs: list[dict[str, Any]]) -> None:
+    wallet = find(default_docs, "Deployment", "tawa-wallet")
+    pod = wallet["spec"]["template"]["spec"]
+    assert wallet["spec"]["strategy"]["type"] == "Recreate"
+    assert env_of(pod["containers"][0])["TAWA_WALLET_DATABASE_URL"] == "sqlite:////var/lib/tawa/wallet.db"
+    data = next(v for v in pod["volumes"] if v["name"] == "data")
+    assert data["persistentVolumeClaim"]["claimName"] == "tawa-wallet-data"
+    pvc = find(default_docs, "PersistentVolumeClaim", "tawa-wallet-data")
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_wallet_postgresql_from_an_existing_secret(helm: Path) -> None:
+    docs = template(helm, "wallet.database.type=postgresql", "wallet.database.postgresql.existingSecret=wallet-db",
+                    "wallet.replicas=2")
+    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]  # type: ignore[union-attr]
+    wallet = find(docs, "Deployment", "tawa-wallet")  # type: ignore[arg-type]
+    assert wallet["spec"]["replicas"] == 2 and "strategy" not in wallet["spec"]
+    url = env_of(wallet["spec"]["template"]["spec"]["containers"][0])["TAWA_WALLET_DATABASE_URL"]
+    assert url == {"secretKeyRef": {"name": "wallet-db", "key": "database-url"}}
+    assert find(docs, "PodDisruptionBudget", "tawa-wallet")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    (["bogus=1"], "additional properties 'bogus' not allowed"),
+    (["wallet.bogus=1"], "additional properties 'bogus' not allowed"),
+    (["janus.podDisruptionBudget.bogus=1"], "additional properties 'bogus' not allowed"),
+    (["wallet.replicas=2"], "maximum"),
+    (["wallet.database.type=postgresql"], "minLength"),
+    (["wallet.database.type=mysql"], "wallet/database/type"),
+    (["env=Prod_1"], "/env"),
+])
+def test_schema_refuses_bad_values(helm: Path, sets: list[str], message: str) -> None:
+    done = template(helm, *sets, check=False)
+    assert done.returncode != 0 and message in done.stderr, done.stderr  # type: ignore[union-attr]
+
+
+def test_existing_secret_is_used_and_none_is_rendered(helm: Path) -> None:
+    docs = template(helm, "secrets.create=false", "secrets.existingSecret=my-tokens")
+    assert not [d for d in docs if d["kind"] == "Secret"]  # type: ignore[union-attr]
+    for _, container in containers(docs):  # type: ignore[arg-type]
+        assert env_of(container)["TAWA_WALLET_TOKEN"]["secretKeyRef"]["name"] == "my-tokens"
+
+
+def test_generated_secret_is_shared_by_both_namespaces(default_docs: list[dict[str, Any]]) -> None:
+    secrets = [d for d in default_docs if d["kind"] == "Secret"]
+    assert {s["metadata"]["namespace"] for s in secrets} == {"tawa-system", "janus-prod"}
+    tokens = {s["data"]["wallet-token"] for s in secrets}
+    assert len(tokens) == 1 and len(next(iter(tokens))) >= 48
+
+
+def test_watch_namespaces_binds_per_namespace(helm: Path) -> None:
+    docs = template(helm, "operator.watchNamespaces={a-prod,b-prod}")
+    bindings = [d for d in docs if d["kind"] == "RoleBinding"]  # type: ignore[union-attr]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["a-prod", "b-prod"]
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "ClusterRoleBinding"  # type: ignore[union-attr]
+            and d["roleRef"]["name"] == "tawa-operator"] == []
+    args = find(docs, "Deployment", "tawa-operator")["spec"]["template"]["spec"]["containers"][0]["args"]  # type: ignore[arg-type]
+    assert args[-4:] == ["--namespace", "a-prod", "--namespace", "b-prod"]
+
+
+def test_janus_pdb_only_with_two_or_more_replicas(helm: Path) -> None:
+    docs = template(helm, "janus.replicas=1")
+    assert not [d for d in docs if d["kind"] == "PodDisruptionBudget"]  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- the programs accept it
+
+
+PROGRAMS = {"tawa-operator": ("operator", "run"), "tawa-wallet": ("wallet", "serve"), "janus": ("janus", "serve")}
+
+
+def known_env_names(program: str) -> set[str]:
+    """Env names a program reads: its settings model's, plus literal TAWA_* names in its code."""
+    source = ROOT / "operator" / "tawa"
+    literal = set()
+    dirs = {"operator": ["controller", "cli/operator.py", "catalog"], "wallet": ["wallet", "cli/wallet.py"],
+            "janus": ["janus", "cli/janus.py", "wallet/client.py", "wallet/settings.py"]}[program]
+    for part in dirs:
+        paths = [source / part] if part.endswith(".py") else sorted((source / part).rglob("*.py"))
+        for path in paths:
+            literal |= set(re.findall(r"TAWA_[A-Z0-9_]+", path.read_text()))
+    if program == "operator":
+        from tawa.controller.settings import OperatorSettings
+
+        literal |= {f"TAWA_{name.upper()}" for name in OperatorSettings.model_fields}
+    if program == "janus":
+        from tawa.janus.settings import JanusSettings
+
+        literal |= {f"TAWA_JANUS_{name.upper()}" for name in JanusSettings.model_fields}
+    return literal
+
+
+@pytest.mark.parametrize("sets", [[], ["wallet.database.type=postgresql",
+                                       "wallet.database.postgresql.existingSecret=db", "wallet.openReads=true",
+                                       "janus.jwksUrl=https://keys.example/jwks", "operator.suspendAfter=7200",
+                                       "operator.watchNamespaces={a-prod}", "janus.tokenReview=false"]])
+def test_programs_accept_the_chart_commands_flags_and_env(helm: Path, sets: list[str]) -> None:
+    from tawa.cli.main import cli
+
+    docs = template(helm, *sets)
+    for deployment, container in containers(docs):  # type: ignore[arg-type]
+        program = PROGRAMS[deployment["metadata"]["name"]]
+        args = container["args"]
+        assert tuple(args[:2]) == program
+        # Click parses every option before --help acts: an unknown flag fails here.
+        result = CliRunner().invoke(cli, [*args, "--help"])
+        assert result.exit_code == 0, (args, result.output)
+        unknown = {n for n in env_of(container) if n.startswith("TAWA_")} - known_env_names(program[0])
+        assert not unknown, f"{program[0]} reads no {sorted(unknown)}"
+
+
+def test_operator_settings_parse_the_chart_env(default_docs: list[dict[str, Any]],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from tawa.controller.settings import OperatorSettings
+
+    env = env_of(find(default_docs, "Deployment", "tawa-operator")["spec"]["template"]["spec"]["containers"][0])
+    for name in [n for n in __import__("os").environ if n.startswith("TAWA_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    settings = OperatorSettings()
+    assert settings.platform_services == ("septor", "relay", "iec-wallet")
+    assert settings.env == "prod" and settings.hosting_period == 3600 and settings.gate_retry_max == 60
+    assert settings.wallet_url == "http://tawa-wallet.tawa-system.svc.cluster.local:8081"
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text()
+    joined = re.sub(r"\\\n", " ", text)
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_is_multi_stage_non_root_with_tawa_as_entrypoint() -> None:
+    instructions = dockerfile_instructions()
+    known = {"ARG", "FROM", "ENV", "WORKDIR", "RUN", "COPY", "LABEL", "USER", "EXPOSE", "ENTRYPOINT", "CMD"}
+    assert {word for word, _ in instructions} <= known
+    args = dict(rest.split("=", 1) for word, rest in instructions if word == "ARG")
+    stages = [rest.replace("${PYTHON_IMAGE}", args["PYTHON_IMAGE"]) for word, rest in instructions if word == "FROM"]
+    assert len(stages) >= 2 and all(s.startswith("python:3.11-slim") for s in stages)
+    users = [rest for word, rest in instructions if word == "USER"]
+    assert users and re.fullmatch(r"[1-9][0-9]*(:[1-9][0-9]*)?", users[-1]), "numeric non-root USER"
+    uid = int(users[-1].split(":")[0])
+    assert [json.loads(rest) for word, rest in instructions if word == "ENTRYPOINT"] == [["tawa"]]
+    # The runtime stage copies the venv from the build stage, nothing from the context.
+    runtime = instructions[max(i for i, (w, _) in enumerate(instructions) if w == "FROM"):]
+    assert [rest for w, rest in runtime if w == "COPY"] == ["--from=build /opt/tawa /opt/tawa"]
+    # The chart runs the image as the same user.
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["podSecurityContext"]["runAsUser"] == uid
+
+
+def test_dockerfile_program_commands_exist_in_the_cli() -> None:
+    from tawa.cli.main import cli
+
+    text = (ROOT / "Dockerfile").read_text()
+    runs = re.findall(r"docker run IMAGE (.+)", text)
+    assert {tuple(r.split()[:2]) for r in runs} == set(PROGRAMS.values())
+    for run in runs:
+        result = CliRunner().invoke(cli, [*run.split(), "--help"])
+        assert result.exit_code == 0, (run, result.output)
+
+
+def test_dockerignore_sends_only_the_package() -> None:
+    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "*"
+    assert {"!pyproject.toml", "!README.md", "!operator/"} <= set(lines)
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+@pytest.fixture(scope="module")
+def monitoring_docs(helm: Path) -> list[dict[str, Any]]:
+    return template(helm, "monitoring.prometheusRule.enabled=true", "monitoring.serviceMonitor.enabled=true",
+                    "monitoring.dashboard.enabled=true")  # type: ignore[return-value]
+
+
+def exported_metric_names() -> set[str]:
+    """Sample names the three programs can export (counters with _total, histograms with _bucket...)."""
+    from prometheus_client import CollectorRegistry
+
+    from tawa.janus.metrics import Metrics as JanusMetrics
+    from tawa.wallet.app import Metrics as WalletMetrics
+
+    names: set[str] = set()
+    registries = [JanusMetrics().registry, WalletMetrics().registry]
+    import prometheus_client
+
+    import tawa.controller.handlers  # noqa: F401  (the operator's metrics live in the default registry)
+
+    registries.append(prometheus_client.REGISTRY)
+    for registry in registries:
+        assert isinstance(registry, CollectorRegistry)
+        for family in registry.collect():
+            suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"],
+                        "gauge": [""], "summary": ["_sum", "_count", ""]}.get(family.type, [""])
+            names |= {family.name + s for s in suffixes}
+    return names
+
+
+PROMQL_NAME = re.compile(r"\b((?:tawa|janus|wallet)_[a-z0-9_]+)\b")
+
+
+def test_alerts_cover_the_four_required_cases(monitoring_docs: list[dict[str, Any]]) -> None:
+    rule = find(monitoring_docs, "PrometheusRule", "tawa")
+    rules = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert {"TawaOrgRunwayLow", "TawaGasExhausted", "JanusFailOpenBurst", "TawaDeployGateClosed"} <= rules.keys()
+    assert "< 720" in rules["TawaOrgRunwayLow"]["expr"]  # 30 days of hours
+    assert rules["TawaDeployGateClosed"]["for"] == "1h"
+    for name, r in rules.items():
+        assert r["labels"]["severity"] in ("warning", "critical"), name
+        assert r["annotations"]["summary"] and r["annotations"]["description"], name
+        # Prometheus templates survive Helm's own templating.
+        assert "{{" in r["annotations"]["summary"] + r["annotations"]["description"], name
+
+
+def test_alerts_and_dashboard_use_metrics_the_programs_export(monitoring_docs: list[dict[str, Any]]) -> None:
+    exported = exported_metric_names()
+    rule = find(monitoring_docs, "PrometheusRule", "tawa")
+    used = {n for g in rule["spec"]["groups"] for r in g["rules"] for n in PROMQL_NAME.findall(r["expr"])}
+    dashboard = json.loads((CHART / "dashboards" / "tawa.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [v["query"]["query"] for v in dashboard["templating"]["list"] if isinstance(v.get("query"), dict)]
+    used |= {n for e in exprs for n in PROMQL_NAME.findall(e)}
+    assert used, "no metric found"
+    missing = sorted(used - exported)
+    assert not missing, f"not exported by any program: {missing}"
+
+
+def test_dashboard_configmap_carries_the_dashboard_file(monitoring_docs: list[dict[str, Any]]) -> None:
+    cm = find(monitoring_docs, "ConfigMap", "tawa-dashboard")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(cm["data"]["tawa.json"]) == json.loads((CHART / "dashboards" / "tawa.json").read_text())
+    dashboard = json.loads(cm["data"]["tawa.json"])
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids)) and dashboard["uid"] == "tawa-gas"
+
+
+def test_service_monitors_keep_the_operators_namespace_label(monitoring_docs: list[dict[str, Any]]) -> None:
+    monitors = {d["metadata"]["name"]: d for d in monitoring_docs if d["kind"] == "ServiceMonitor"}
+    assert monitors["tawa-operator"]["spec"]["endpoints"][0]["honorLabels"] is True
+    assert monitors["tawa-janus"]["metadata"]["namespace"] == "janus-prod"
+    services = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in monitoring_docs if d["kind"] == "Service"}
+    for monitor in monitors.values():
+        ns = monitor["metadata"]["namespace"]
+        selected = [s for (n, _), s in services.items() if n == ns and monitor["spec"]["selector"]["matchLabels"].items()
+                    <= s["metadata"]["labels"].items()]
+        assert len(selected) == 1, monitor["metadata"]["name"]
+        ports = {p["name"] for p in selected[0]["spec"]["ports"]}
+        assert monitor["spec"]["endpoints"][0]["port"] in ports
