@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,9 +14,9 @@ pytestmark = pytest.mark.cluster
 REPO = Path(__file__).parents[2]
 
 
-def tawa(data_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def tawa(data_dir: Path, *args: str, timeout: float = 300, **env_vars: str) -> subprocess.CompletedProcess[str]:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("TAWA_") and k != "KUBECONFIG"},
-           "TAWA_DATA_DIR": str(data_dir)}
+           "TAWA_DATA_DIR": str(data_dir), **env_vars}
     return subprocess.run([sys.executable, "-m", "tawa.cli.main", *args], capture_output=True, text=True, env=env,
                           cwd=REPO, timeout=timeout)
 
@@ -42,7 +43,39 @@ def test_dev_up_demo_down(tmp_path: Path) -> None:
                 "insureco earned 0 → 5") in lines
         again = tawa(tmp_path, "dev", "demo")  # re-running buys nothing twice; one more call is charged
         assert "acme purchased 4,995 → 4,990" in again.stdout, again.stdout + again.stderr
+        check_cli_against_the_stack(tmp_path, exports)
     finally:
         down = tawa(tmp_path, "dev", "down")
     assert down.returncode == 0 and "stopped" in down.stdout
     assert tawa(tmp_path, "dev", "env").returncode == 1
+
+
+def check_cli_against_the_stack(data_dir: Path, exports: dict[str, str]) -> None:
+    def run_json(*args: str) -> object:
+        result = tawa(data_dir, *args, "--json", **exports)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    status = run_json("status", "--org", "acme")
+    assert [(c["name"], c["tier"], c["gate"], c["ready"]) for c in status["components"]] == [
+        ("quoter", "nano", "ReserveCovered", "1/1")]
+    assert status["tokensPerHour"] == 5 and status["wallet"]["balances"]["purchased"] == 4_990
+    available = status["wallet"]["total"] - status["wallet"]["held"]
+    assert status["runwayDays"] == round(available / 5 / 24, 1)
+
+    recent = run_json("gas", "--org", "acme")
+    api_calls = [e for e in recent if e["kind"] == "api"]
+    assert [(e["service"], e["route"], e["method"], e["tokens"], e["provider"]) for e in api_calls] == [
+        ("docman", "/documents", "POST", 5, "wallet-insureco")] * 2
+
+    stats = run_json("gas", "events", "--stats", "--by", "service", "--org", "acme")
+    docman = next(g for g in stats["groups"] if g["key"] == "docman")
+    assert docman["apiTokens"] == 10
+
+    pricing = run_json("gas", "pricing", "--service", "docman")
+    assert pricing["hosting"]["reserve"] == 21_900 and len(pricing["routes"]) == 5
+    everything = run_json("gas", "pricing", "--all")
+    assert sorted(p["service"] for p in everything) == ["analytics", "docman", "quoter", "raterspot"]
+
+    csv_lines = tawa(data_dir, "gas", "events", "--org", "acme", "--csv", **exports).stdout.splitlines()
+    assert csv_lines[0] == "time,kind,org,service,route,method,tokens,provider,requestId"

@@ -9,6 +9,7 @@ import click
 
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.validate import Component, check_component
+from tawa.cli import gas_events
 from tawa.cli.catalog import load_or_exit
 from tawa.cli.output import EXIT_BAD_INPUT, fail, json_option, print_json, print_table, tokens
 from tawa.gas.platform import load_platform_table
@@ -21,13 +22,14 @@ platform_option = click.option(
 
 
 @click.group(name="gas", invoke_without_command=True)
+@click.option("--org", help="Recent events of this org only.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@json_option
 @click.pass_context
-def group(ctx: click.Context) -> None:
+def group(ctx: click.Context, org: str | None, limit: int, as_json: bool) -> None:
     """Gas pricing and usage. Without a subcommand: recent gas events."""
     if ctx.invoked_subcommand is None:
-        from tawa.cli.gas_events import show_recent
-
-        ctx.invoke(show_recent)
+        ctx.invoke(gas_events.show_recent, org=org, limit=limit, as_json=as_json)
 
 
 def _report(component: Component, platform: dict[str, Any]) -> dict[str, Any]:
@@ -91,3 +93,6 @@ def pricing(file: Path | None, service: str | None, all_services: bool,
         return
     for report in reports:
         _print_human(report)
+
+
+group.add_command(gas_events.events)
