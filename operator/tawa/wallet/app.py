@@ -285,8 +285,7 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
 
     def run(key: str | None, cmd: d.Command) -> JSONResponse:
         if not key:
-            return error(400, "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key: this header is required on every "
-                         "POST; send a unique key per operation and reuse it only to retry", "Idempotency-Key")
+            return _missing_key()
         items = [(key, cmd)]
         outcomes = store.apply(items)
         metrics.record(items, outcomes)
@@ -294,7 +293,7 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
 
     async def run_batch(request: Request, key: str | None, kind: str) -> JSONResponse:
         if not key:
-            return run(None, d.Release(""))
+            return _missing_key()
         try:
             payload = _loads(await request.body())
         except ValueError:
@@ -408,6 +407,11 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         return JSONResponse(store.integrity())
 
     return app
+
+
+def _missing_key() -> JSONResponse:
+    return error(400, "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key: this header is required on every POST; send a "
+                 "unique key per operation and reuse it only to retry", "Idempotency-Key")
 
 
 def _cursor(cursor: str | None) -> int | None:
