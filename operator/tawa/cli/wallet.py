@@ -87,6 +87,17 @@ def _org(org: str | None) -> str:
     return org
 
 
+def _url_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--wallet-url` after the subcommand too (`tawa wallet balance acme --wallet-url URL`)."""
+
+    def remember(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.ensure_object(dict)["wallet_url"] = value
+
+    return click.option("--wallet-url", expose_value=False, callback=remember,
+                        help="Wallet service URL (default: TAWA_WALLET_URL or the group's --wallet-url).")(fn)
+
+
 def _call(ctx: click.Context, fn: Callable[[Any], T]) -> T:
     """Run a client call, turning wallet errors into one line on stderr and an exit code."""
     from tawa.wallet.client import InvalidRequest, WalletClient, WalletError
@@ -110,6 +121,7 @@ def _wallet_rows(w: Any) -> list[tuple[str, str]]:
 @group.command()
 @click.argument("org", required=False)
 @json_option
+@_url_option
 @click.pass_context
 def balance(ctx: click.Context, org: str | None, as_json: bool) -> None:
     """An org's balance by token type (intro pays hosting only)."""
@@ -126,6 +138,7 @@ def balance(ctx: click.Context, org: str | None, as_json: bool) -> None:
 @click.argument("org", required=False)
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @json_option
+@_url_option
 @click.pass_context
 def ledger(ctx: click.Context, org: str | None, limit: int, as_json: bool) -> None:
     """Recent transactions, newest first, and which token type paid for each."""
@@ -167,6 +180,7 @@ def _ask_tokens() -> int:
 @click.argument("amount", metavar="[TOKENS]", required=False)
 @click.option("--idempotency-key", help="Reuse to retry a purchase safely (default: a new key).")
 @json_option
+@_url_option
 @click.pass_context
 def buy(ctx: click.Context, org: str | None, amount: str | None, idempotency_key: str | None,
         as_json: bool) -> None:
