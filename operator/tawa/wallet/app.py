@@ -312,8 +312,8 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
             if isinstance(p, tuple):
                 results.append({"key": p[0], "status": (out := next(done)).status, "body": out.body})
             else:
-                key = item.get("key") if isinstance(item, dict) and isinstance(item.get("key"), str) else ""
-                results.append({"key": key, "status": p.status, "body": p.body})
+                echo = item.get("key") if isinstance(item, dict) and isinstance(item.get("key"), str) else ""
+                results.append({"key": echo, "status": p.status, "body": p.body})
         return JSONResponse({"results": results})
 
     @app.get("/healthz", response_model=m.HealthOut, responses={503: {"model": m.ErrorOut}})
