@@ -10,7 +10,8 @@ the ledger's integrity and that the counts match.
     python benchmarks/wallet_bench.py [--seconds 10] [--batch 500] [--clients 8] [--orgs 8]
 
 The LAST line printed is one JSON object with `sqlite_settlements_per_s` and
-`postgres_settlements_per_s`.
+`postgres_settlements_per_s` (plus the wallet server's CPU time per settlement and the
+machine's load average, since the 2 cores are shared).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -74,9 +76,21 @@ async def drive(server: WalletServer, holds: list[str], seconds: float, batch: i
     return settled, elapsed
 
 
-def run(label: str, server: WalletServer, args: argparse.Namespace) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux), to report cost per settlement beside the rate."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(label: str, server: WalletServer, args: argparse.Namespace, result: dict[str, Any]) -> float:
     holds = setup(server, args.orgs)
+    pid = server.proc.pid if server.proc else 0
+    cpu0 = cpu_seconds(pid)
     settled, elapsed = asyncio.run(drive(server, holds, args.seconds, args.batch, args.clients))
+    result[f"{label}_server_cpu_us_per_settlement"] = round((cpu_seconds(pid) - cpu0) / max(settled, 1) * 1e6, 1)
     check = server.client.integrity()
     events = server.client.gas_stats(by="service").events
     ok = check.ok and events == settled
@@ -102,7 +116,7 @@ def main() -> None:
         if args.only in (None, "sqlite"):
             server = start_wallet_server(Path(tmp))
             try:
-                result["sqlite_settlements_per_s"] = round(run("sqlite", server, args))
+                result["sqlite_settlements_per_s"] = round(run("sqlite", server, args, result))
             finally:
                 server.close()
         if args.only in (None, "postgres"):
@@ -110,11 +124,12 @@ def main() -> None:
             try:
                 server = start_wallet_server(Path(tmp), cluster.create_database("bench"))
                 try:
-                    result["postgres_settlements_per_s"] = round(run("postgres", server, args))
+                    result["postgres_settlements_per_s"] = round(run("postgres", server, args, result))
                 finally:
                     server.close()
             finally:
                 cluster.stop()
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result))
 
 
