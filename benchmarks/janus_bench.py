@@ -123,7 +123,7 @@ def parse_wrk(text: str) -> dict[str, float]:
         return float(m.group(1))
 
     def ms(label: str) -> float:
-        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\b", text, re.M)
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\b", text, re.MULTILINE)
         if not m:
             raise RuntimeError(f"wrk output lacks the {label}th percentile:\n{text}")
         return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]

@@ -9,7 +9,12 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.fixtures.janus import JanusProcess, RecordingUpstream, all_gas_events, wait_until
+from tests.fixtures.janus import (
+    JanusProcess,
+    RecordingUpstream,
+    all_gas_events,
+    wait_until,
+)
 from tests.fixtures.wallet import WalletServer
 
 

@@ -12,7 +12,12 @@ import pytest
 from kubernetes import client
 
 from tests.fixtures.cluster import KubeCluster, component_manifest
-from tests.fixtures.janus import UPSTREAM_ANNOTATION, JanusProcess, RecordingUpstream, wait_until
+from tests.fixtures.janus import (
+    UPSTREAM_ANNOTATION,
+    JanusProcess,
+    RecordingUpstream,
+    wait_until,
+)
 from tests.fixtures.wallet import WalletServer
 
 pytestmark = pytest.mark.cluster

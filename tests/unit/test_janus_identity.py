@@ -9,9 +9,9 @@ from typing import Any
 
 import jwt
 import pytest
-
 from tawa.janus.identity import Identity, bearer_token, service_account
 from tawa.janus.model import Caller, Refusal, Service
+
 from tests.fixtures import janus as keys
 
 SECRET = "unit-secret-0123456789abcdef0123456789abcdef"

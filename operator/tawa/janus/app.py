@@ -7,7 +7,6 @@ three paths and every microsecond on the hot path counts) and aiohttp's client
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -56,7 +55,7 @@ def refusal_response(refusal: Refusal, request_id: str | None = None) -> web.Res
 
 def split_proxy_path(path: str) -> tuple[str, str]:
     """`/proxy/docman/documents/7` → ("docman", "/documents/7"); works on raw or decoded paths."""
-    service, slash, rest = path[len(PROXY_PREFIX):].partition("/")
+    service, _, rest = path[len(PROXY_PREFIX):].partition("/")
     return service, "/" + rest
 
 
@@ -220,7 +219,7 @@ class Janus:
                 self.metrics.latency(service.name, time.perf_counter() - started)
                 response, charged = await self._relay(request, request_id, upstream, service, price, reservation)
                 return response
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Refusal(504, "UPSTREAM_TIMEOUT", f"Service {service.name!r} did not answer in time; the call "
                           "was not charged — retry, or ask its owner to look at its latency.",
                           service=service.name) from None
@@ -244,9 +243,9 @@ class Janus:
         if request.method != "HEAD" and length is not None and length <= BUFFER_LIMIT:
             body = await upstream.read()
             charged = ok and await self._charge(request, request_id, service, price, reservation)
-            response = web.Response(status=upstream.status, reason=upstream.reason, body=body)
-            response.headers.extend(out)
-            return response, charged
+            whole = web.Response(status=upstream.status, reason=upstream.reason, body=body)
+            whole.headers.extend(out)
+            return whole, charged
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         response.headers.extend(out)
         if length is not None:
@@ -255,7 +254,7 @@ class Janus:
         try:
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             # Headers are gone already: all that is left is to cut the connection so the
             # caller sees a truncated answer, not a complete-looking one. Never charged.
             log.warning("relay broke off", extra={"requestId": request_id, "service": service.name,

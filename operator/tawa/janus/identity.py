@@ -151,7 +151,7 @@ class Identity:
             signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
         except jwt.PyJWKClientError as exc:
             raise _invalid(f"no trusted key for it ({exc})") from None
-        algorithms = JWKS_ALGORITHMS.get(signing.key_type)
+        algorithms = JWKS_ALGORITHMS.get(signing.key_type or "")
         if algorithms is None:
             raise _invalid(f"the JWKS key type {signing.key_type!r} is not accepted")
         return signing.key, algorithms
@@ -187,7 +187,7 @@ class KubeTokenReviewer:
         body = self._client.V1TokenReview(spec=self._client.V1TokenReviewSpec(token=token, audiences=[audience]))
         try:
             result = await asyncio.to_thread(self._api.create_token_review, body)
-        except Exception as exc:  # the API server being down is not the caller's fault
+        except Exception as exc:  # noqa: BLE001 — any failure to ask is ours, not the caller's
             log.error("TokenReview failed: %s", exc)
             raise Refusal(503, "IDENTITY_UNAVAILABLE", "Janus could not reach the Kubernetes API to check the "
                           "service-account token; retry shortly.") from None

@@ -26,7 +26,6 @@ from tawa.janus.registry import TtlCache
 from tawa.janus.spool import Charge, Spool
 from tawa.wallet.client import (
     AsyncWalletClient,
-    Hold as WalletHold,
     BatchResult,
     HoldClosed,
     HoldNotFound,
@@ -37,6 +36,9 @@ from tawa.wallet.client import (
     WalletError,
     WalletNotFound,
     WalletUnavailable,
+)
+from tawa.wallet.client import (
+    Hold as WalletHold,
 )
 
 log = logging.getLogger("tawa.janus.metering")
@@ -94,7 +96,7 @@ class HoldBatcher:
     async def _send(self, batch: list[tuple[HoldRequest, asyncio.Future[WalletHold]]]) -> None:
         try:
             results = await self.wallet.hold_batch([r for r, _ in batch], idempotency_key=str(uuid.uuid4()))
-        except Exception as exc:  # every waiter learns why (WalletUnavailable → fail-open)
+        except Exception as exc:  # noqa: BLE001 — every waiter must learn why, or it waits forever
             for _, future in batch:
                 _fail(future, exc)
             return
@@ -173,6 +175,7 @@ class Meter:
         for hold in self.book.open_holds():
             if hold.free > 0 and not hold.busy():
                 await self._release(hold.id)
+        await self.wallet.aclose()
 
     # ----- the hot path
 
@@ -458,15 +461,18 @@ class Meter:
             await asyncio.to_thread(self.spool.retry_later, [c.key for c in charges], self.wallet_retry, str(exc))
             return []
         backed: list[Charge] = []
-        for req, result, (org, cs) in zip(requests, results, by_org.items()):
+        by_key = {r.key: r for r in results}
+        for req, (org, cs) in zip(requests, by_org.items()):
             keys = [c.key for c in cs]
-            if result.ok:
+            result = by_key.get(req.key)
+            if result is not None and result.value is not None:
                 await asyncio.to_thread(self.spool.set_hold, keys, result.value.id)
                 backed += [Charge(c.key, c.org, result.value.id, *_rest(c)) for c in cs]
             else:
-                delay = SHORT_RETRY if isinstance(result.error, InsufficientGas) else self.wallet_retry
-                log.warning("spooled charges of org %s wait: %s", org, result.error)
-                await asyncio.to_thread(self.spool.retry_later, keys, delay, str(result.error))
+                error = result.error if result is not None else None
+                delay = SHORT_RETRY if isinstance(error, InsufficientGas) else self.wallet_retry
+                log.warning("spooled charges of org %s wait: %s", org, error)
+                await asyncio.to_thread(self.spool.retry_later, keys, delay, str(error))
         return backed
 
     async def _settle_spooled(self, charges: Sequence[Charge]) -> None:

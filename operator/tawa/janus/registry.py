@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import yaml
 
@@ -100,8 +100,8 @@ class ClusterSource:
     def _items(self, name: str) -> list[dict[str, Any]]:
         from tawa.catalog.render import API_GROUP, PLURAL
 
-        result = self._custom.list_cluster_custom_object(
-            API_GROUP, "v1", PLURAL, field_selector=f"metadata.name={name}")
+        result = cast(dict[str, Any], self._custom.list_cluster_custom_object(
+            API_GROUP, "v1", PLURAL, field_selector=f"metadata.name={name}"))
         return list(result.get("items", []))
 
     def _pick(self, name: str, items: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -137,8 +137,8 @@ class ClusterSource:
         from tawa.catalog.render import API_GROUP, PLURAL
 
         try:
-            doc = await asyncio.to_thread(self._custom.get_namespaced_custom_object,
-                                          API_GROUP, "v1", namespace, PLURAL, name)
+            doc = cast(dict[str, Any], await asyncio.to_thread(self._custom.get_namespaced_custom_object,
+                                                               API_GROUP, "v1", namespace, PLURAL, name))
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -199,7 +199,7 @@ class Registry:
             return value  # type: ignore[no-any-return]
         try:
             return await self._names.get(name, lambda: self.source.by_name(name))  # type: ignore[no-any-return]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — API errors, timeouts, refused connections alike
             # The API server being briefly away should not take every service down.
             log.error("registry lookup of %s failed (%s); using the last known answer", name, exc)
             return self._names.stale(name)  # type: ignore[no-any-return]

@@ -7,12 +7,14 @@ no-overspend rule holds per hold, so it holds for the sum) and its own pool.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
-import sys
 import tempfile
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -32,8 +34,7 @@ SHUTDOWN_GRACE = 10.0
 
 
 def build(settings: JanusSettings, worker: int = 0) -> tuple[Janus, Spool]:
-    import httpx
-
+    from tawa.janus.transport import AiohttpTransport
     from tawa.wallet.client import AsyncWalletClient
 
     api = None
@@ -48,7 +49,7 @@ def build(settings: JanusSettings, worker: int = 0) -> tuple[Janus, Spool]:
                         reviewer=reviewer, components=registry.component)
     metrics = Metrics()
     wallet = AsyncWalletClient(settings.wallet_url, settings.wallet_token or "", timeout=settings.wallet_timeout,
-                               limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+                               transport=AiohttpTransport(timeout=settings.wallet_timeout))
     spool = Spool(settings.spool_file)
     meter = Meter(wallet, spool, metrics, hold_ttl=settings.hold_ttl, chunk=settings.hold_chunk,
                   chunk_max=settings.hold_chunk_max, margin=settings.hold_margin,
@@ -66,6 +67,7 @@ async def serve(settings: JanusSettings, worker: int = 0) -> None:
     """Run one worker until SIGTERM/SIGINT, then drain: finish calls, settle, release holds."""
     janus, spool = build(settings, worker)
     await janus.start()
+    _tune_gc()
     server = JanusServer(janus.handle, access_log=None, auto_decompress=False)
     runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
@@ -82,6 +84,15 @@ async def serve(settings: JanusSettings, worker: int = 0) -> None:
     await runner.cleanup()
     await janus.stop()
     spool.close()
+
+
+def _tune_gc() -> None:
+    """Everything alive after start-up lives until shutdown: freezing it keeps the
+    collector from re-scanning it, and a larger young generation makes collections
+    rarer; both shorten the pauses that show up in tail latency."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def _run_loop(settings: JanusSettings, worker: int) -> None:
@@ -109,22 +120,40 @@ def run(settings: JanusSettings) -> None:
     # be in the environment before a worker imports prometheus-client.
     metrics_dir = Path(tempfile.mkdtemp(prefix="janus-metrics-"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=_worker_main, args=(settings, i), name=f"janus-{i}") for i in
-             range(settings.workers)]
-    for proc in procs:
-        proc.start()
+    Supervisor(settings).run()
 
-    def forward(signum: int, _frame: object) -> None:
-        for proc in procs:
+
+class Supervisor:
+    """Starts the workers, restarts one that dies, and passes SIGTERM/SIGINT on."""
+
+    def __init__(self, settings: JanusSettings) -> None:
+        self.settings = settings
+        self.context = multiprocessing.get_context("spawn")
+        self.procs: dict[int, multiprocessing.process.BaseProcess] = {}
+        self.stopping = False
+
+    def _start(self, worker: int) -> None:
+        proc = self.context.Process(target=_worker_main, args=(self.settings, worker), name=f"janus-{worker}")
+        proc.start()
+        self.procs[worker] = proc
+
+    def _stop(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+        for proc in self.procs.values():
             if proc.pid and proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for proc in procs:
-        proc.join()
-    codes = [p.exitcode for p in procs]
-    if any(codes):
-        log.error("janus workers exited", extra={"codes": codes})
-        sys.exit(1)
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        for worker in range(self.settings.workers):
+            self._start(worker)
+        while not self.stopping:
+            multiprocessing.connection.wait([p.sentinel for p in self.procs.values()], timeout=1.0)
+            for worker, proc in list(self.procs.items()):
+                if not proc.is_alive() and not self.stopping:
+                    log.error("janus worker died; restarting it", extra={"worker": worker, "code": proc.exitcode})
+                    time.sleep(0.5)  # a worker that cannot start must not spin
+                    self._start(worker)
+        for proc in self.procs.values():
+            proc.join()
