@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 import httpx
@@ -56,7 +56,7 @@ def test_a_request_still_in_flight_is_retried_with_the_same_key() -> None:
     transport = httpx.MockTransport(scripted([(409, IN_FLIGHT), (409, IN_FLIGHT), (201, HOLD)], seen))
     with wc.WalletClient("http://wallet", "tok", transport=transport) as client:
         hold = client.hold("a", 5, idempotency_key="k1")
-    assert hold.id == "hold-1" and hold.expires_at == datetime(2026, 1, 1, 0, 5, tzinfo=timezone.utc)
+    assert hold.id == "hold-1" and hold.expires_at == datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
     assert [r.headers["Idempotency-Key"] for r in seen] == ["k1"] * 3
     assert seen[0].headers["Authorization"] == "Bearer tok"
     assert json.loads(seen[0].content) == {"wallet": "wallet-a", "tokens": 5, "ttlSeconds": 300}
@@ -115,7 +115,7 @@ def test_hosting_charge_sends_the_utc_hour() -> None:
               "wallet": {"id": "wallet-a", "org": "a", "balances": {"intro": 1, "purchased": 0, "earned": 0},
                          "held": 0, "total": 1, "available": {"hosting": 1, "api": 0}}}
     with wc.WalletClient("http://wallet", "t", transport=httpx.MockTransport(scripted([(201, charge)], seen))) as c:
-        c.hosting_charge("a", "docman", datetime(2026, 3, 1, 7, 42, 9, tzinfo=timezone.utc), 5, tier="nano", pods=1,
+        c.hosting_charge("a", "docman", datetime(2026, 3, 1, 7, 42, 9, tzinfo=UTC), 5, tier="nano", pods=1,
                          idempotency_key="hosting/uid/2026-03-01T07:00:00Z")
     assert json.loads(seen[0].content) == {"component": "docman", "hour": "2026-03-01T07:00:00Z", "tokens": 5,
                                            "tier": "nano", "pods": 1}
