@@ -30,7 +30,7 @@ def send_concurrently(server: WalletServer, path: str, body: Any, copies: int) -
     def send() -> None:
         with httpx.Client(base_url=server.url, timeout=30) as http:
             barrier.wait()
-            for _ in range(200):
+            for _ in range(3000):  # up to 30 s on a busy machine
                 r = http.post(path, json=body, headers=server.headers(key))
                 if r.status_code != 409:
                     answers.append((r.status_code, finish_batch(http, path, body, r.json())))
@@ -43,7 +43,7 @@ def send_concurrently(server: WalletServer, path: str, body: Any, copies: int) -
         if not path.endswith("/batch"):
             return answer
         results = answer["results"]
-        for _ in range(200):
+        for _ in range(3000):  # up to 30 s on a busy machine
             running = [i for i, r in enumerate(results) if r["status"] == 409]
             if not running:
                 break

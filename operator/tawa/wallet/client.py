@@ -38,8 +38,9 @@ from tawa.wallet.settings import client_token, client_url
 T = TypeVar("T")
 
 # A concurrent duplicate of a request that is still running gets 409; replaying it
-# shortly after returns the first response, so the client waits a little for it.
-IN_FLIGHT_RETRIES = 20
+# shortly after returns the first response, so the client waits for it (up to ~5 s,
+# a group commit on a busy machine can take a while) before raising IdempotencyConflict.
+IN_FLIGHT_RETRIES = 100
 IN_FLIGHT_DELAY = 0.05
 
 
