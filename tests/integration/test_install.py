@@ -1,0 +1,425 @@
+"""Installing Tawa on a real control plane: `helm lint --strict`; the rendered chart
+and manifests/ applied with a server-side dry run; a real `helm install` whose three
+Deployments become Available (kwok runs the pods); `kubectl auth can-i` on each
+ServiceAccount; and the operator and Janus run as real processes under the
+ServiceAccount tokens the chart made, so its RBAC is shown to be enough, not only
+small.
+
+Helm is built from its Go module and cached on first use (a few minutes once).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tawa.devcluster.build import KUBERNETES_VERSION, ensure_helm
+from tests.fixtures.cluster import KubeCluster, OperatorProcess, component_manifest, eventually, operator_env
+from tests.fixtures.janus import UPSTREAM_ANNOTATION, JanusProcess, RecordingUpstream
+from tests.fixtures.wallet import WalletServer
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "tawa"
+MANIFESTS = ROOT / "manifests"
+
+# The real install: its own release, namespace and environment, apart from every other test.
+RELEASE, NAMESPACE, ENV = "tawa-it", "tawa-it", "it"
+JANUS_NS = f"janus-{ENV}"
+OPERATOR_SA = f"system:serviceaccount:{NAMESPACE}:{RELEASE}-operator"
+WALLET_SA = f"system:serviceaccount:{NAMESPACE}:{RELEASE}-wallet"
+JANUS_SA = f"system:serviceaccount:{JANUS_NS}:{RELEASE}-janus"
+API_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
+
+
+@dataclass
+class Tools:
+    helm: Path
+    kubectl: str
+    cluster: KubeCluster
+    home: Path
+
+    def env(self) -> dict[str, str]:
+        home = str(self.home)
+        return {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig), "HELM_CACHE_HOME": f"{home}/cache",
+                "HELM_CONFIG_HOME": f"{home}/config", "HELM_DATA_HOME": f"{home}/data"}
+
+    def run(self, *argv: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, env=self.env(), timeout=240)
+        if check:
+            assert done.returncode == 0, f"{' '.join(argv)}\n{done.stdout}\n{done.stderr}"
+        return done
+
+    def helm_(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(str(self.helm), *args, check=check)
+
+    def kubectl_(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(self.kubectl, *args, stdin=stdin, check=check)
+
+    def template(self, release: str, namespace: str, *sets: str) -> str:
+        argv = ["template", release, str(CHART), "--namespace", namespace, "--include-crds",
+                "--kube-version", KUBERNETES_VERSION]
+        for value in sets:
+            argv += ["--set", value]
+        return self.helm_(*argv).stdout
+
+    def can_i(self, who: str, verb: str, resource: str, *flags: str) -> bool:
+        done = self.kubectl_("auth", "can-i", verb, resource, f"--as={who}", *flags, check=False)
+        assert done.stdout.strip() in ("yes", "no"), done.stderr
+        return done.stdout.strip() == "yes"
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> Path:
+    """Built from its Go module on first use (minutes once), then cached."""
+    return ensure_helm()
+
+
+@pytest.fixture(scope="module")
+def tools(helm_binary: Path, kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Tools:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is needed on PATH for the install tests"
+    return Tools(helm_binary, kubectl, kube_cluster, tmp_path_factory.mktemp("helm-home"))
+
+
+def docs_of(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+@pytest.fixture
+def scratch_namespaces(tools: Tools) -> Iterator[Callable[[list[dict[str, Any]], str], None]]:
+    """`make(docs, *extra)`: namespaces must exist before a dry run can place objects in them.
+    Creates them for real — the chart's own Namespace documents (with their Pod Security
+    labels) and the extra ones labelled `restricted` — and deletes them afterwards.
+    Namespaces that already existed are left as they are."""
+    made: list[str] = []
+    core = tools.cluster.core
+
+    def exists(name: str) -> bool:
+        try:
+            core.read_namespace(name)
+            return True
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def make(docs: list[dict[str, Any]], *extra: str) -> None:
+        wanted = [d for d in docs if d["kind"] == "Namespace"] + [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {
+                "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted"}}}
+            for name in extra]
+        for doc in wanted:
+            if not exists(doc["metadata"]["name"]):
+                core.create_namespace(doc)
+                made.append(doc["metadata"]["name"])
+
+    yield make
+    for name in made:
+        try:
+            core.delete_namespace(name)
+        except ApiException:
+            pass
+
+
+def dry_run(tools: Tools, manifest: str) -> str:
+    done = tools.kubectl_("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=manifest)
+    # Pod Security (restricted) and deprecation warnings would be printed on stderr.
+    assert "Warning" not in done.stderr, done.stderr
+    return done.stdout
+
+
+# --------------------------------------------------------------------------- lint and dry runs
+
+
+def test_helm_lint_strict(tools: Tools) -> None:
+    for sets in ([], ["wallet.database.type=postgresql", "wallet.database.postgresql.existingSecret=db"],
+                 ["monitoring.prometheusRule.enabled=true", "monitoring.serviceMonitor.enabled=true",
+                  "monitoring.dashboard.enabled=true"]):
+        args = ["lint", "--strict", str(CHART), "--kube-version", KUBERNETES_VERSION]
+        for value in sets:
+            args += ["--set", value]
+        done = tools.helm_(*args)
+        assert "0 chart(s) failed" in done.stdout
+
+
+@pytest.mark.parametrize("variant", ["default", "postgresql"])
+def test_rendered_chart_passes_a_server_side_dry_run(tools: Tools, variant: str,
+                                                     scratch_namespaces: Callable[..., None]) -> None:
+    env = f"dry{variant[:2]}"
+    namespace = f"tawa-{env}"
+    sets = [f"env={env}"]
+    if variant == "postgresql":
+        sets += ["wallet.database.type=postgresql", "wallet.database.postgresql.existingSecret=wallet-db",
+                 "wallet.replicas=2", "janus.replicas=3", "operator.watchNamespaces={" + namespace + "}"]
+    manifest = tools.template("tawa", namespace, *sets)
+    scratch_namespaces(docs_of(manifest), namespace)
+    out = dry_run(tools, manifest)
+    for line in ("deployment.apps/tawa-operator serverside-applied (server dry run)",
+                 "deployment.apps/tawa-wallet serverside-applied (server dry run)",
+                 "deployment.apps/janus serverside-applied (server dry run)",
+                 "service/janus serverside-applied (server dry run)"):
+        assert line in out, out
+    assert ("persistentvolumeclaim/tawa-wallet-data" in out) == (variant == "default")
+
+
+def test_manifests_pass_a_server_side_dry_run_with_kustomize(tools: Tools,
+                                                             scratch_namespaces: Callable[..., None]) -> None:
+    files = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())["resources"]
+    docs = [d for name in files for d in docs_of((MANIFESTS / name).read_text())]
+    scratch_namespaces(docs)
+    # As a user applies it (-k), as a dry run.
+    done = tools.kubectl_("apply", "--server-side", "--dry-run=server", "-k", str(MANIFESTS))
+    assert "Warning" not in done.stderr, done.stderr
+    applied = [line for line in done.stdout.splitlines() if line.endswith("serverside-applied (server dry run)")]
+    assert len(applied) == len(docs), done.stdout
+    assert "deployment.apps/janus serverside-applied (server dry run)" in applied
+
+
+# --------------------------------------------------------------------------- the real install
+
+
+@dataclass
+class Release:
+    tools: Tools
+    values: list[str]
+
+    def secret(self, namespace: str) -> dict[str, str]:
+        data = self.tools.cluster.core.read_namespaced_secret(f"{RELEASE}-tokens", namespace).data
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+
+def wallet_volume(name: str) -> dict[str, Any]:
+    """No provisioner here: a static PersistentVolume (no class) for the wallet's claim."""
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/{name}"}}}
+
+
+@pytest.fixture(scope="module")
+def release(tools: Tools) -> Iterator[Release]:
+    core = tools.cluster.core
+    pv = f"{RELEASE}-wallet-pv"
+    core.create_persistent_volume(wallet_volume(pv))
+    values = [f"env={ENV}", "image.repository=registry.local/tawa"]
+    args = ["install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace", "--wait",
+            "--timeout", "150s"]
+    for value in values:
+        args += ["--set", value]
+    tools.helm_(*args)
+    yield Release(tools, values)
+    tools.helm_("uninstall", RELEASE, "--namespace", NAMESPACE, check=False)
+    for delete in (lambda: core.delete_namespaced_persistent_volume_claim(f"{RELEASE}-wallet-data", NAMESPACE),
+                   lambda: core.delete_persistent_volume(pv), lambda: core.delete_namespace(NAMESPACE)):
+        try:
+            delete()
+        except ApiException:
+            pass
+
+
+def available(cluster: KubeCluster, namespace: str, name: str) -> bool:
+    deployment = cluster.apps.read_namespaced_deployment(name, namespace)
+    conditions = {c.type: c.status for c in deployment.status.conditions or []}
+    return conditions.get("Available") == "True" and deployment.status.ready_replicas == deployment.spec.replicas
+
+
+def test_helm_install_makes_the_three_deployments_available(release: Release) -> None:
+    cluster = release.tools.cluster
+    for namespace, name in ((NAMESPACE, f"{RELEASE}-operator"), (NAMESPACE, f"{RELEASE}-wallet"), (JANUS_NS, "janus")):
+        eventually(lambda: available(cluster, namespace, name), 60, what=f"{namespace}/{name} Available")
+    assert cluster.apps.read_namespaced_deployment("janus", JANUS_NS).spec.replicas == 2
+    claim = cluster.core.read_namespaced_persistent_volume_claim(f"{RELEASE}-wallet-data", NAMESPACE)
+    assert claim.status.phase == "Bound"
+    status = release.tools.helm_("status", RELEASE, "--namespace", NAMESPACE, "-o", "json").stdout
+    assert '"status":"deployed"' in status.replace(" ", "")
+
+
+def test_janus_is_the_service_janus_on_port_3000_with_ready_endpoints(release: Release) -> None:
+    cluster = release.tools.cluster
+    service = cluster.core.read_namespaced_service("janus", JANUS_NS)
+    assert [(p.port, p.target_port) for p in service.spec.ports] == [(3000, "http")]
+
+    def ready_endpoints() -> int:
+        slices = client.DiscoveryV1Api(cluster.api).list_namespaced_endpoint_slice(
+            JANUS_NS, label_selector="kubernetes.io/service-name=janus").items
+        return sum(1 for s in slices for e in s.endpoints or [] if e.conditions.ready
+                   and any(p.port == 3000 for p in s.ports or []))
+
+    # The selector matches the pods: both replicas are behind the Service.
+    eventually(lambda: ready_endpoints() == 2, 30, what="two ready Janus endpoints on port 3000")
+
+
+def test_generated_tokens_are_shared_and_survive_an_upgrade(release: Release) -> None:
+    tools = release.tools
+    before = release.secret(NAMESPACE)["wallet-token"]
+    janus = release.secret(JANUS_NS)
+    assert janus["wallet-token"] == before and len(before) == 48 and len(janus["janus-jwt-secret"]) == 64
+    args = ["upgrade", RELEASE, str(CHART), "--namespace", NAMESPACE, "--wait", "--timeout", "120s"]
+    for value in release.values:
+        args += ["--set", value]
+    tools.helm_(*args)
+    assert release.secret(NAMESPACE)["wallet-token"] == before
+    assert release.secret(JANUS_NS) == janus
+
+
+CAN = [
+    # The operator: its Components, their children by server-side apply, Events.
+    (OPERATOR_SA, "watch", "components.tawa.insureco.io", ["--all-namespaces"], True),
+    (OPERATOR_SA, "patch", "components.tawa.insureco.io", ["-n", "app-prod"], True),
+    (OPERATOR_SA, "patch", "components.tawa.insureco.io", ["--subresource=status", "-n", "app-prod"], True),
+    (OPERATOR_SA, "list", "deployments.apps", ["--all-namespaces"], True),
+    (OPERATOR_SA, "watch", "deployments.apps", ["--all-namespaces"], True),
+    (OPERATOR_SA, "create", "deployments.apps", ["-n", "app-prod"], True),
+    (OPERATOR_SA, "patch", "deployments.apps", ["-n", "app-prod"], True),
+    (OPERATOR_SA, "patch", "deployments.apps", ["--subresource=scale", "-n", "app-prod"], True),
+    (OPERATOR_SA, "patch", "services", ["-n", "app-prod"], True),
+    (OPERATOR_SA, "create", "serviceaccounts", ["-n", "app-prod"], True),
+    (OPERATOR_SA, "create", "events", ["-n", "app-prod"], True),
+    (OPERATOR_SA, "patch", "events", ["-n", "app-prod"], True),
+    (OPERATOR_SA, "get", "secrets", ["-n", "app-prod"], False),
+    (OPERATOR_SA, "list", "secrets", ["--all-namespaces"], False),
+    (OPERATOR_SA, "get", "secrets", ["-n", NAMESPACE], False),
+    (OPERATOR_SA, "delete", "namespaces", [], False),
+    (OPERATOR_SA, "delete", "deployments.apps", ["-n", "app-prod"], False),
+    (OPERATOR_SA, "delete", "components.tawa.insureco.io", ["-n", "app-prod"], False),
+    (OPERATOR_SA, "create", "pods", ["-n", "app-prod"], False),
+    (OPERATOR_SA, "get", "configmaps", ["-n", "app-prod"], False),
+    (OPERATOR_SA, "create", "serviceaccounts", ["--subresource=token", "-n", "app-prod"], False),
+    (OPERATOR_SA, "create", "clusterrolebindings", [], False),
+    (OPERATOR_SA, "impersonate", "serviceaccounts", ["-n", "app-prod"], False),
+    (OPERATOR_SA, "update", "customresourcedefinitions.apiextensions.k8s.io", [], False),
+    # The wallet: no Kubernetes API at all.
+    (WALLET_SA, "get", "pods", ["-n", NAMESPACE], False),
+    (WALLET_SA, "list", "components.tawa.insureco.io", ["--all-namespaces"], False),
+    (WALLET_SA, "get", "secrets", ["-n", NAMESPACE], False),
+    (WALLET_SA, "create", "events", ["-n", NAMESPACE], False),
+    (WALLET_SA, "create", "tokenreviews.authentication.k8s.io", [], False),
+    # Janus: read Components, review tokens; nothing else.
+    (JANUS_SA, "create", "tokenreviews.authentication.k8s.io", [], True),
+    (JANUS_SA, "list", "components.tawa.insureco.io", ["--all-namespaces"], True),
+    (JANUS_SA, "get", "components.tawa.insureco.io", ["-n", "app-prod"], True),
+    (JANUS_SA, "watch", "components.tawa.insureco.io", ["--all-namespaces"], True),
+    (JANUS_SA, "patch", "components.tawa.insureco.io", ["-n", "app-prod"], False),
+    (JANUS_SA, "list", "pods", ["--all-namespaces"], False),
+    (JANUS_SA, "get", "secrets", ["-n", JANUS_NS], False),
+    (JANUS_SA, "list", "secrets", ["--all-namespaces"], False),
+    (JANUS_SA, "create", "deployments.apps", ["-n", "app-prod"], False),
+    (JANUS_SA, "create", "events", ["-n", JANUS_NS], False),
+]
+
+
+def test_service_accounts_can_do_what_they_need_and_nothing_more(release: Release) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda case: release.tools.can_i(*case[:3], *case[3]), CAN))
+    wrong = [f"{who.rsplit(':', 1)[1]} {'can' if got else 'cannot'} {verb} {resource} {' '.join(flags)}"
+             for (who, verb, resource, flags, expected), got in zip(CAN, answers, strict=True) if got != expected]
+    assert not wrong, "\n".join(wrong)
+
+
+# --------------------------------------------------------------------------- RBAC is enough: the programs under it
+
+
+def service_account_kubeconfig(cluster: KubeCluster, namespace: str, name: str, path: Path) -> Path:
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[API_AUDIENCE], expiration_seconds=3600))
+    token = cluster.core.create_namespaced_service_account_token(name, namespace, request).status.token
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": name, "user": {"token": token}}]
+    config["contexts"][0]["context"]["user"] = name
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def app_namespace(kube_cluster: KubeCluster) -> Iterator[str]:
+    name = kube_cluster.create_namespace(f"it-{uuid.uuid4().hex[:6]}-prod")
+    yield name
+    try:
+        kube_cluster.core.delete_namespace(name)
+    except ApiException:
+        pass
+
+
+def test_operator_works_with_only_its_service_account(release: Release, wallet: WalletServer, tmp_path: Path,
+                                                      app_namespace: str) -> None:
+    cluster = release.tools.cluster
+    kubeconfig = service_account_kubeconfig(cluster, NAMESPACE, f"{RELEASE}-operator", tmp_path / "operator.kubeconfig")
+    org = f"org-{uuid.uuid4().hex[:8]}"
+    wallet.client.create_wallet(org)
+    ops = OperatorProcess(operator_env(cluster, wallet.url, wallet.token, KUBECONFIG=str(kubeconfig)),
+                          tmp_path / "operator")
+    ops.start()
+    try:
+        cluster.apply_component(component_manifest("billing", app_namespace, org))
+
+        def ready() -> bool:
+            gate, ready_ = (cluster.condition(app_namespace, "billing", t) for t in ("DeployGate", "Ready"))
+            return bool(gate and gate["status"] == "True" and ready_ and ready_["status"] == "True")
+
+        eventually(ready, 60, what=f"billing gated open and Ready (operator log:\n{ops.logs()})")
+        assert cluster.deployment(app_namespace, "billing") is not None
+        assert cluster.core.read_namespaced_service("billing", app_namespace)
+        assert [e.reason for e in cluster.events(app_namespace, "billing")], "no Event posted"
+    finally:
+        ops.stop_all()
+    logs = ops.logs()
+    assert "Forbidden" not in logs and "403" not in logs, logs
+
+
+def test_janus_works_with_only_its_service_account(release: Release, wallet: WalletServer, tmp_path: Path,
+                                                   app_namespace: str, upstream: RecordingUpstream,
+                                                   janus_factory: Callable[..., JanusProcess]) -> None:
+    cluster = release.tools.cluster
+    kubeconfig = service_account_kubeconfig(cluster, JANUS_NS, f"{RELEASE}-janus", tmp_path / "janus.kubeconfig")
+    payer, provider = (f"org-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for org in (payer, provider):
+        wallet.client.create_wallet(org)
+    wallet.client.purchase(payer, 100)
+    reports = component_manifest("reports", app_namespace, provider,
+                                 routes=[{"path": "/render", "methods": ["POST"], "gas": 3}])
+    reports["metadata"]["annotations"][UPSTREAM_ANNOTATION] = upstream.url
+    cluster.apply_component(reports)
+    cluster.apply_component(component_manifest("caller", app_namespace, payer))
+    cluster.core.create_namespaced_service_account(app_namespace, {"metadata": {"name": "caller"}})
+    caller_token = cluster.core.create_namespaced_service_account_token("caller", app_namespace,
+        client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=["janus"],
+                                                                           expiration_seconds=600))).status.token
+
+    janus = janus_factory(cluster=True, wallet=wallet, args=["--kubeconfig", str(kubeconfig)])
+    # Registry (list/get Components) and identity (TokenReview) both run as Janus's ServiceAccount.
+    r = httpx.post(janus.proxy("reports", "/render"), headers={"Authorization": f"Bearer {caller_token}"})
+    assert r.status_code == 200, r.text
+    assert upstream.last.header("X-Caller-Org") == payer
+    eventually(lambda: wallet.client.get_wallet(payer).balances.purchased == 97, 20, what="the caller's org charged")
+    log = janus.log()
+    assert "Forbidden" not in log and "403" not in log, log[-4000:]
+
+
+def test_uninstall_keeps_the_wallet_ledger_volume(release: Release) -> None:
+    """Last: `helm uninstall` removes the programs but never the ledger's claim."""
+    tools = release.tools
+    tools.helm_("uninstall", RELEASE, "--namespace", NAMESPACE)
+    cluster = tools.cluster
+    assert cluster.core.read_namespaced_persistent_volume_claim(f"{RELEASE}-wallet-data", NAMESPACE).status.phase == \
+        "Bound"
+    for namespace, name in ((NAMESPACE, f"{RELEASE}-operator"), (NAMESPACE, f"{RELEASE}-wallet")):
+        assert cluster.deployment(namespace, name) is None
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    names = {r.metadata.name for r in rbac.list_cluster_role().items}
+    assert not {f"{RELEASE}-operator", f"{RELEASE}-janus"} & names
