@@ -19,17 +19,39 @@ from tests.fixtures.janus import (
     JanusProcess,
     RecordingUpstream,
     component_doc,
+    unique_org,
 )
 from tests.fixtures.wallet import WalletServer
 
 
+# One wallet, one upstream and one Janus for the module: starting processes is
+# most of an integration test's time. Each test pays with an org of its own.
+
+
 @pytest.fixture
-def funded(wallet: WalletServer) -> WalletServer:
-    """acme can pay for API gas; insureco (docman's owner) exists to be credited."""
-    wallet.client.create_wallet("acme")
+def wallet(module_wallet: WalletServer) -> WalletServer:
+    return module_wallet
+
+
+@pytest.fixture
+def upstream(module_upstream: RecordingUpstream) -> RecordingUpstream:
+    module_upstream.clear()
+    return module_upstream
+
+
+@pytest.fixture
+def janus(module_janus: JanusProcess, upstream: RecordingUpstream) -> JanusProcess:
+    return module_janus
+
+
+@pytest.fixture
+def org(wallet: WalletServer) -> str:
+    """An org of this test's own with 1000 tokens for API gas; docman's owner exists to be credited."""
+    name = unique_org("acme")
+    wallet.client.create_wallet(name)
     wallet.client.create_wallet("insureco")
-    wallet.client.purchase("acme", 1000)
-    return wallet
+    wallet.client.purchase(name, 1000)
+    return name
 
 
 def raw_http(port: int, request: bytes) -> bytes:
@@ -44,19 +66,19 @@ def raw_http(port: int, request: bytes) -> bytes:
 
 
 def test_upstream_sees_janus_headers_and_not_spoofed_ones(janus: JanusProcess, upstream: RecordingUpstream,
-                                                          funded: WalletServer) -> None:
+                                                          org: str) -> None:
     spoofed = {"X-Request-ID": "spoofed-id", "X-Janus-Proxy": "false", "X-Caller-Org": "victim",
                "Connection": "X-Hop-Secret", "X-Hop-Secret": "drop-me", "Keep-Alive": "timeout=1",
                "X-End-To-End": "kept"}
     r = httpx.put(janus.proxy("docman", "/templates/pdf/7?draft=true&x=%2F"), content=b"payload",
-                  headers={**janus.auth("acme", "quoter"), **spoofed})
+                  headers={**janus.auth(org, "quoter"), **spoofed})
     assert r.status_code == 200, r.text
     seen = upstream.last
     assert (seen.method, seen.path, seen.query, seen.body) == ("PUT", "/templates/pdf/7", "draft=true&x=%2F",
                                                                b"payload")
     assert seen.all("X-Request-ID") == [r.headers["X-Request-ID"]] and seen.header("X-Request-ID") != "spoofed-id"
     assert seen.all("X-Janus-Proxy") == ["true"]
-    assert seen.all("X-Caller-Org") == ["acme"]
+    assert seen.all("X-Caller-Org") == [org]
     assert seen.header("X-Hop-Secret") is None and seen.header("Keep-Alive") is None
     assert seen.header("X-End-To-End") == "kept"
     assert seen.header("Authorization") is None  # the Janus token is not replayable by the upstream
@@ -64,18 +86,16 @@ def test_upstream_sees_janus_headers_and_not_spoofed_ones(janus: JanusProcess, u
     assert r.headers.get("X-Upstream") == "recording" and "X-Secret-Hop" not in r.headers
 
 
-def test_free_public_route_needs_no_token_and_names_no_org(janus: JanusProcess, upstream: RecordingUpstream,
-                                                          wallet: WalletServer) -> None:
+def test_free_public_route_needs_no_token_and_names_no_org(janus: JanusProcess, upstream: RecordingUpstream) -> None:
     r = httpx.get(janus.proxy("docman", "/d/abc123"), headers={"X-Caller-Org": "victim"})
     assert r.status_code == 200
     assert upstream.last.header("X-Caller-Org") is None
     assert upstream.last.header("X-Janus-Proxy") == "true"
 
 
-def test_methods_and_bodies_stream_both_ways(janus: JanusProcess, upstream: RecordingUpstream,
-                                             funded: WalletServer) -> None:
+def test_methods_and_bodies_stream_both_ways(janus: JanusProcess, upstream: RecordingUpstream, org: str) -> None:
     big = bytes(range(256)) * 8192  # 2 MiB
-    r = httpx.post(janus.proxy("docman", "/templates/pdf?echo=1"), content=big, headers=janus.auth("acme"))
+    r = httpx.post(janus.proxy("docman", "/templates/pdf?echo=1"), content=big, headers=janus.auth(org))
     assert r.status_code == 200 and r.content == big
     assert upstream.last.header("Content-Length") == str(len(big))
 
@@ -84,11 +104,11 @@ def test_methods_and_bodies_stream_both_ways(janus: JanusProcess, upstream: Reco
             yield big[i:i + 65536]
 
     r = httpx.post(janus.proxy("docman", "/templates/pdf?echo=1&stream=1"), content=chunks(),
-                   headers=janus.auth("acme"))
+                   headers=janus.auth(org))
     assert r.status_code == 200 and r.content == big
     assert upstream.last.header("Transfer-Encoding") == "chunked"
     for method in ("DELETE", "GET", "HEAD"):
-        r = httpx.request(method, janus.proxy("docman", "/templates/pdf/1"), headers=janus.auth("acme"))
+        r = httpx.request(method, janus.proxy("docman", "/templates/pdf/1"), headers=janus.auth(org))
         assert r.status_code == 200 and upstream.last.method == method
 
 
@@ -119,12 +139,12 @@ def test_service_routes_need_a_token(janus: JanusProcess, upstream: RecordingUps
 
 
 def test_bad_tokens_are_401(janus_factory: Callable[..., JanusProcess], upstream: RecordingUpstream,
-                            funded: WalletServer) -> None:
+                            org: str) -> None:
     rsa_key = keys.new_rsa_key()
     jwks = keys.JwksServer(keys.jwks_document(rsa_key)).start()
     try:
         janus = janus_factory(env={"TAWA_JANUS_JWKS_URL": jwks.url})
-        good = keys.claims("acme", "quoter")
+        good = keys.claims(org, "quoter")
         bad = {
             "alg none": keys.forge(good, "none"),
             "wrong audience": jwt.encode(keys.claims(audience="not-janus"), TEST_JWT_SECRET, algorithm="HS256"),
@@ -160,7 +180,7 @@ def test_registry_cache_expiry(janus_factory: Callable[..., JanusProcess], upstr
     assert httpx.get(janus.proxy("docman", "/d/1")).status_code == 404
 
 
-def test_upstream_down_is_502_json(janus_factory: Callable[..., JanusProcess], wallet: WalletServer) -> None:
+def test_upstream_down_is_502_json(janus_factory: Callable[..., JanusProcess]) -> None:
     from tests.fixtures.postgres import free_port
 
     janus = janus_factory(services=[component_doc("ghost", "acme", f"http://127.0.0.1:{free_port()}",
@@ -169,9 +189,10 @@ def test_upstream_down_is_502_json(janus_factory: Callable[..., JanusProcess], w
     assert r.status_code == 502 and r.json()["error"] == "UPSTREAM_UNAVAILABLE"
 
 
-def test_healthz_and_metrics(janus: JanusProcess, funded: WalletServer) -> None:
+def test_healthz_and_metrics(janus_factory: Callable[..., JanusProcess], org: str) -> None:
+    janus = janus_factory()  # its own process: the counts below start from zero
     assert httpx.get(f"{janus.url}/healthz").json()["status"] == "ok"
-    httpx.get(janus.proxy("docman", "/documents"), headers=janus.auth("acme"))
+    httpx.get(janus.proxy("docman", "/documents"), headers=janus.auth(org))
     httpx.get(janus.proxy("docman", "/d/1"))
     time.sleep(0.3)
     text = httpx.get(f"{janus.url}/metrics").text
@@ -182,16 +203,17 @@ def test_healthz_and_metrics(janus: JanusProcess, funded: WalletServer) -> None:
     assert DOCMAN_ROUTES  # (the fixture's routes are the spec's)
 
 
-def test_upstream_dying_mid_body_truncates_and_is_not_charged(janus: JanusProcess, funded: WalletServer) -> None:
+def test_upstream_dying_mid_body_truncates_and_is_not_charged(janus: JanusProcess, wallet: WalletServer,
+                                                             org: str) -> None:
     with pytest.raises(httpx.HTTPError):
-        httpx.post(janus.proxy("docman", "/documents?stream=1&cut=1&size=100000"), headers=janus.auth("acme"))
+        httpx.post(janus.proxy("docman", "/documents?stream=1&cut=1&size=100000"), headers=janus.auth(org))
     time.sleep(0.3)
-    assert funded.client.get_wallet("acme").balances.purchased == 1000
+    assert wallet.client.get_wallet(org).balances.purchased == 1000
 
 
 def test_expect_100_continue_is_answered_after_authorisation(janus: JanusProcess, upstream: RecordingUpstream,
-                                                            funded: WalletServer) -> None:
-    token = janus.auth("acme")["Authorization"]
+                                                            org: str) -> None:
+    token = janus.auth(org)["Authorization"]
     with socket.create_connection(("127.0.0.1", janus.port), timeout=5) as s:
         s.sendall(f"POST /proxy/docman/templates/pdf?echo=1 HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n"
                   "Content-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n".encode())
