@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.fixtures.janus import JanusProcess, RecordingUpstream, all_gas_events, unique_org, wait_until
+from tests.fixtures.janus import (
+    JanusProcess,
+    RecordingUpstream,
+    all_gas_events,
+    unique_org,
+    wait_until,
+)
 from tests.fixtures.wallet import WalletServer
 
 

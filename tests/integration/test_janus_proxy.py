@@ -23,7 +23,6 @@ from tests.fixtures.janus import (
 )
 from tests.fixtures.wallet import WalletServer
 
-
 # One wallet, one upstream and one Janus for the module: starting processes is
 # most of an integration test's time. Each test pays with an org of its own.
 
