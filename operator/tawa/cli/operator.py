@@ -23,6 +23,7 @@ def run(namespaces: tuple[str, ...], liveness: str | None, peering: str | None, 
     import kopf
     from prometheus_client import start_http_server
 
+    import tawa.controller.billing  # noqa: F401  (registers the hosting daemon)
     import tawa.controller.handlers  # noqa: F401  (registers the handlers)
 
     if metrics_port:

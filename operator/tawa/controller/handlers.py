@@ -1,10 +1,9 @@
-"""kopf handlers for Component: reconcile (validate → env → gate → apply), the
-readiness watcher and the hosting timer. Thin: decisions live in the pure
+"""kopf handlers for Component: reconcile (validate → env → gate → apply) and the
+readiness watcher (hourly hosting is in billing.py). Thin: decisions live in the pure
 modules beside this one."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import kopf
@@ -13,19 +12,17 @@ from tawa.catalog.env import TargetService, plan_env
 from tawa.catalog.problems import CatalogError, Problem
 from tawa.catalog.render import API_GROUP, KIND, PLURAL
 from tawa.catalog.validate import Component, check_component
-from tawa.controller import children, gate, hosting, kubeapi, metrics
+from tawa.controller import children, gate, kubeapi, metrics
 from tawa.controller.conditions import Condition, condition, merge_conditions
 from tawa.controller.settings import OperatorSettings
-from tawa.wallet.client import (
-    IdempotencyConflict, InsufficientGas, WalletClient, WalletNotFound, WalletUnavailable, wallet_id,
-)
+from tawa.wallet.client import WalletClient, WalletNotFound, WalletUnavailable, wallet_id
 
 SETTINGS = OperatorSettings()
 RESOURCE = (API_GROUP, "v1", PLURAL)
 MISSING_IMAGE = Problem("spec.image", "is required to run pods: set it with `tawa deploy --image IMG`")
 
 
-def _wallet() -> WalletClient:
+def wallet_client() -> WalletClient:
     return WalletClient(SETTINGS.wallet_url, SETTINGS.wallet_token, timeout=5.0)
 
 
@@ -89,7 +86,7 @@ def _check_gate(component: Component, body: kopf.Body, retry: int) -> None:
     """Raise TemporaryError (retry with backoff) unless the owner's wallet covers the reserve."""
     wallet = wallet_id(component.spec.owner)
     try:
-        with _wallet() as client:
+        with wallet_client() as client:
             check = client.check_reserve(wallet, component.tier.name, component.spec.replicas)
     except WalletNotFound:
         verdict = gate.wallet_not_found(component, wallet)
@@ -166,77 +163,3 @@ def deployment_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
         "conditions": merge_conditions((obj.get("status") or {}).get("conditions", []), [verdict],
                                        (obj.get("status") or {}).get("observedGeneration")),
         **fields})
-
-
-@kopf.timer(*RESOURCE, interval=SETTINGS.timer_interval, initial_delay=min(5.0, SETTINGS.timer_interval))
-def hosting_tick(body: kopf.Body, **_: Any) -> None:
-    """Charge every hosting bucket not charged yet, for the pods Ready now."""
-    meta = body.metadata
-    try:
-        component = check_component(meta["name"], dict(meta.annotations), dict(body.spec), meta.namespace)
-    except CatalogError:
-        return
-    deployment = kubeapi.read_deployment(component.name, meta.namespace)
-    readiness, fields = _readiness(deployment)
-    updates = [readiness]
-    if fields["readyReplicas"] > 0:
-        updates += _charge(component, body, fields["readyReplicas"], fields)
-    write_status(body, *updates, **fields)
-
-
-def _charge(component: Component, body: kopf.Body, ready: int, fields: dict[str, Any]) -> list[Condition]:
-    status, uid = body.status, body.metadata.uid
-    due = hosting.buckets_due(status.get("lastChargedHour"), time.time(), SETTINGS.hosting_period,
-                              SETTINGS.catch_up_buckets)
-    tokens = component.tier.tokens_per_hour * ready
-    name = f"{body.metadata.namespace}/{component.name}"
-    wallet = wallet_id(component.spec.owner)
-    unpaid: list[str] = []
-    with _wallet() as client:
-        for bucket in due:
-            try:
-                charge = client.hosting_charge(wallet, name, bucket, tokens, tier=component.tier.name, pods=ready,
-                                               service=component.name,
-                                               idempotency_key=hosting.idempotency_key(uid, bucket))
-                _count_hosting(uid, bucket, component, tokens)
-                metrics.runway_hours.labels(component.spec.owner).set(charge.wallet.available.hosting / tokens)
-            except IdempotencyConflict:
-                pass  # another replica charged this bucket (with its own pod count): charged once
-            except InsufficientGas:
-                unpaid.append(bucket)
-                continue
-            except (WalletUnavailable, WalletNotFound) as exc:
-                kopf.warn(body, reason="HostingDeferred", message=f"hosting charge for {bucket} deferred: {exc}")
-                break
-            if not unpaid:
-                fields["lastChargedHour"] = bucket
-    fields["unpaidTokens"] = tokens * len(unpaid)
-    labels = (body.metadata.namespace, component.name, component.spec.owner)
-    metrics.hosting_unpaid.labels(*labels).set(fields["unpaidTokens"])
-    metrics.gas_exhausted.labels(*labels).set(1 if unpaid else 0)
-    return [_gas_condition(body, unpaid, tokens)]
-
-
-_last_counted: dict[str, str] = {}
-
-
-def _count_hosting(uid: str, bucket: str, component: Component, tokens: int) -> None:
-    """Count each bucket once per process although a stale status may replay it
-    (the wallet's idempotency makes the replay free; the ledger stays the truth)."""
-    if bucket > _last_counted.get(uid, ""):
-        _last_counted[uid] = bucket
-        metrics.hosting_tokens.labels(component.tier.name, component.spec.owner).inc(tokens)
-
-
-def _gas_condition(body: kopf.Body, unpaid: list[str], tokens: int) -> Condition:
-    was_exhausted = (condition(body.status, "GasExhausted") or {}).get("status") == "True"
-    if unpaid:
-        owed = tokens * len(unpaid)
-        message = (f"hosting unpaid: {owed:,} tokens for {len(unpaid)} hour(s) from {unpaid[0]}; "
-                   f"buy tokens (tawa wallet buy {body.spec.get('owner')}) and the charge is retried")
-        if not was_exhausted:
-            kopf.warn(body, reason="HostingUnpaid", message=message)
-        return Condition("GasExhausted", True, "HostingUnpaid", message)
-    if was_exhausted:
-        kopf.info(body, reason="HostingCharged", message="hosting is paid up again")
-    return Condition("GasExhausted", False, "HostingCharged", "hosting charges are paid")

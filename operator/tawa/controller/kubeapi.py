@@ -62,6 +62,12 @@ def read_component(name: str, namespace: str) -> dict[str, Any] | None:
         raise
 
 
+def patch_component_status(name: str, namespace: str, fields: dict[str, Any]) -> None:
+    """Merge scalar status fields; conditions are left as they are."""
+    client.CustomObjectsApi(api()).patch_namespaced_custom_object_status(
+        API_GROUP, "v1", namespace, PLURAL, name, {"status": fields})
+
+
 def update_component_status(name: str, namespace: str, change: Callable[[dict[str, Any]], dict[str, Any]],
                             attempts: int = 8) -> None:
     """Read, compute the new status from the object, write it back with the read's
