@@ -110,7 +110,8 @@ def release_namespace() -> dict[str, Any]:
                 "app.kubernetes.io/name": "tawa", "app.kubernetes.io/instance": RELEASE,
                 "app.kubernetes.io/part-of": "tawa", "app.kubernetes.io/managed-by": "kustomize",
                 "pod-security.kubernetes.io/enforce": "restricted",
-                "pod-security.kubernetes.io/enforce-version": "latest"}}}
+                "pod-security.kubernetes.io/enforce-version": "latest",
+                "pod-security.kubernetes.io/warn": "restricted"}}}
 
 
 def render(helm: Path) -> dict[str, str]:

@@ -198,6 +198,7 @@ def test_manifests_pass_a_server_side_dry_run_with_kustomize(tools: Tools,
 class Release:
     tools: Tools
     values: list[str]
+    notes: str
 
     def secret(self, namespace: str) -> dict[str, str]:
         data = self.tools.cluster.core.read_namespaced_secret(f"{RELEASE}-tokens", namespace).data
@@ -216,13 +217,17 @@ def release(tools: Tools) -> Iterator[Release]:
     core = tools.cluster.core
     pv = f"{RELEASE}-wallet-pv"
     core.create_persistent_volume(wallet_volume(pv))
+    # Pod Security "restricted" is enforced on the pods of all three programs, as the
+    # chart does itself for Janus's namespace.
+    core.create_namespace({"metadata": {"name": NAMESPACE, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted"}}})
     values = [f"env={ENV}", "image.repository=registry.local/tawa"]
-    args = ["install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace", "--wait",
+    args = ["install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--wait",
             "--timeout", "150s"]
     for value in values:
         args += ["--set", value]
-    tools.helm_(*args)
-    yield Release(tools, values)
+    notes = tools.helm_(*args).stdout
+    yield Release(tools, values, notes)
     tools.helm_("uninstall", RELEASE, "--namespace", NAMESPACE, check=False)
     for delete in (lambda: core.delete_namespaced_persistent_volume_claim(f"{RELEASE}-wallet-data", NAMESPACE),
                    lambda: core.delete_persistent_volume(pv), lambda: core.delete_namespace(NAMESPACE)):
@@ -247,6 +252,7 @@ def test_helm_install_makes_the_three_deployments_available(release: Release) ->
     assert claim.status.phase == "Bound"
     status = release.tools.helm_("status", RELEASE, "--namespace", NAMESPACE, "-o", "json").stdout
     assert '"status":"deployed"' in status.replace(" ", "")
+    assert f"http://janus.{JANUS_NS}.svc.cluster.local:3000/proxy/{{service}}" in release.notes, release.notes
 
 
 def test_janus_is_the_service_janus_on_port_3000_with_ready_endpoints(release: Release) -> None:
