@@ -53,4 +53,9 @@ def serve(**flags: Any) -> None:
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()),
              EXIT_BAD_INPUT)
-    run(settings)
+    from tawa.kube import NoCluster
+
+    try:
+        run(settings)
+    except NoCluster as exc:
+        fail(f"{exc}; or pass --registry FILE for a file of Component documents", EXIT_BAD_INPUT)

@@ -270,7 +270,8 @@ class Janus:
                       reservation: Reservation | None) -> bool:
         if reservation is None:
             return False
-        route = price.route.path if price.route else split_proxy_path(request.path)[1]
+        # The matched route, or for unpriced paths the path itself (bounded: the wallet keeps it).
+        route = price.route.path if price.route else split_proxy_path(request.path)[1][:256]
         await self.meter.charge(reservation, provider=service.provider_wallet, service=service.name,
                                 route=route, method=request.method, request_id=request_id)
         return True
