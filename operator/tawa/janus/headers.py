@@ -78,9 +78,15 @@ def bill_org(headers: Headers) -> str | None:
     return values[0].strip() if values else None
 
 
-def _kept(headers: Headers, also_drop: Iterable[str]) -> list[tuple[str, str]]:
-    drop = HOP_BY_HOP | connection_tokens(headers) | frozenset(also_drop)
-    return [(n, v) for n, v in headers if n.lower() not in drop]
+def _kept(headers: Headers, also_drop: frozenset[str]) -> list[tuple[str, str]]:
+    drop = HOP_BY_HOP | also_drop
+    named = connection_tokens(headers) if any(n.lower() == "connection" for n, _ in headers) else ()
+    return [(n, v) for n, v in headers if (low := n.lower()) not in drop and low not in named]
+
+
+_REQUEST_DROP = REQUEST_REPLACED | {"x-forwarded-for"}
+_REQUEST_DROP_AUTH = _REQUEST_DROP | {"authorization"}
+_RESPONSE_DROP = RESPONSE_REPLACED | {REQUEST_ID.lower()}
 
 
 def upstream_request(
@@ -96,14 +102,12 @@ def upstream_request(
     The Authorization header is dropped when it carried the caller's Janus
     token, so that an upstream cannot replay it against Janus as the caller.
     """
-    also_drop = set(REQUEST_REPLACED)
-    if drop_authorization:
-        also_drop.add("authorization")
-    out = _kept(headers, also_drop)
-    forwarded_for = ", ".join(_values(headers, "x-forwarded-for") + ([client_ip] if client_ip else []))
-    out = [(n, v) for n, v in out if n.lower() != "x-forwarded-for"]
-    if forwarded_for:
-        out.append(("X-Forwarded-For", forwarded_for))
+    out = _kept(headers, _REQUEST_DROP_AUTH if drop_authorization else _REQUEST_DROP)
+    forwarded = _values(headers, "x-forwarded-for")
+    if client_ip:
+        forwarded.append(client_ip)
+    if forwarded:
+        out.append(("X-Forwarded-For", ", ".join(forwarded)))
     out.append((REQUEST_ID, request_id))
     out.append((JANUS_PROXY, "true"))
     if caller_org:
@@ -113,6 +117,6 @@ def upstream_request(
 
 def downstream_response(headers: Headers, request_id: str) -> list[tuple[str, str]]:
     """The upstream's response headers as the caller sees them."""
-    out = _kept(headers, RESPONSE_REPLACED | {REQUEST_ID.lower()})
+    out = _kept(headers, _RESPONSE_DROP)
     out.append((REQUEST_ID, request_id))
     return out

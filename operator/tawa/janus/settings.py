@@ -38,7 +38,8 @@ class JanusSettings(BaseSettings):
     # Registry: a file of Component YAML documents, else the cluster's Components.
     registry: Path | None = None
     kubeconfig: str | None = None
-    env: str | None = Field(None, description="environment name: prefer namespace {service}-{env}")
+    env: str | None = Field(None, validation_alias=AliasChoices("TAWA_JANUS_ENV", "TAWA_ENV", "env"),
+                            description="environment name: prefer namespace {service}-{env}")
     registry_ttl: float = Field(60.0, ge=0, description="seconds a lookup (found or not) is cached")
     platform_prices: Path | None = None
 
