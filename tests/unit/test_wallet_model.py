@@ -336,5 +336,5 @@ TestLedgerModel.settings = settings(max_examples=EXAMPLES, stateful_step_count=5
                                     suppress_health_check=[HealthCheck.too_slow])
 
 TestLedgerModelOnSQLiteStore = StoreMachine.TestCase
-TestLedgerModelOnSQLiteStore.settings = settings(max_examples=max(5, EXAMPLES // 50), stateful_step_count=30,
+TestLedgerModelOnSQLiteStore.settings = settings(max_examples=max(5, EXAMPLES // 100), stateful_step_count=30,
                                                  deadline=None, suppress_health_check=[HealthCheck.too_slow])
