@@ -144,6 +144,29 @@ def wrk(url: str, connections: int, duration: float, headers: dict[str, str] | N
     return parse_wrk(out)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its descendants (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return total
+
+
+def measured(run: Any, pids: dict[str, int]) -> tuple[dict[str, float], dict[str, float]]:
+    """A wrk run plus the CPU microseconds per request each watched process spent on it."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    result = run()
+    time.sleep(0.3)  # the last settlement batch
+    cost = {name: round((cpu_seconds(pid) - before[name]) / max(result["requests"], 1) * 1e6, 1)
+            for name, pid in pids.items()}
+    return result, cost
+
+
 def registry_docs(upstream_url: str) -> list[dict[str, Any]]:
     from tests.fixtures.janus import component_doc
 
@@ -182,12 +205,13 @@ def main() -> None:
         before = wallet.client.get_wallet(ORG).balances.purchased
         c, d = args.connections, args.duration
         warm = wrk(metered, c, 2, auth)  # warm-up: pools, holds grown to their full chunk
-        results = {
-            "direct": wrk(upstream + "/metered", c, d),
-            "passthrough": wrk(free, c, d, auth),
-            "metered": wrk(metered, c, d, auth),
-            "nginx": wrk(f"http://127.0.0.1:{nginx_port}/metered", c, d),
-        }
+        assert janus.proc is not None and janus.proc.pid is not None and wallet.proc is not None
+        pids = {"janus": janus.proc.pid, "wallet": wallet.proc.pid}
+        load_before = os.getloadavg()[0]
+        results: dict[str, dict[str, float]] = {"direct": wrk(upstream + "/metered", c, d)}
+        results["passthrough"], passthrough_cpu = measured(lambda: wrk(free, c, d, auth), pids)
+        results["metered"], metered_cpu = measured(lambda: wrk(metered, c, d, auth), pids)
+        results["nginx"] = wrk(f"http://127.0.0.1:{nginx_port}/metered", c, d)
         lat_direct = wrk(upstream + "/metered", 1, args.latency_duration)
         lat_metered = wrk(metered, 1, args.latency_duration, auth)
         janus.stop()  # flushes settlements and releases holds
@@ -212,6 +236,12 @@ def main() -> None:
             "metered_2xx": int(sum(x["requests"] - x["non2xx"] for x in (warm, r["metered"], lat_metered))),
             "tokens_charged": charged,
             "non2xx": {k: int(v["non2xx"]) for k, v in r.items()},
+            # CPU per request, robust to a busy machine: where metering's cost goes.
+            "janus_cpu_us_per_passthrough_req": passthrough_cpu["janus"],
+            "janus_cpu_us_per_metered_req": metered_cpu["janus"],
+            "wallet_cpu_us_per_metered_req": metered_cpu["wallet"],
+            "cpus": os.cpu_count(),
+            "load_avg_1m_before": round(load_before, 2),
         }
         for name, v in r.items():
             print(f"{name:12s} {v['rps']:10.0f} rps  p50 {v['p50_ms']:.3f} ms  p99 {v['p99_ms']:.3f} ms",
