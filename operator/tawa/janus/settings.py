@@ -62,7 +62,8 @@ class JanusSettings(BaseSettings):
     hold_chunk_max: int = Field(5000, ge=1, description="largest hold taken for an org, in tokens")
     hold_idle: float = Field(30.0, gt=0, description="seconds an unused hold is kept before it is released")
     settle_interval: float = Field(0.05, gt=0, description="seconds between settlement batches")
-    settle_batch: int = Field(500, ge=1, le=1000)
+    # Bounded so that building or reading one batch never holds the event loop for long.
+    settle_batch: int = Field(250, ge=1, le=1000)
     grants_ttl: float = Field(30.0, ge=0, description="seconds bill grants are cached")
     fail_open_cap: int = Field(
         1000, ge=0, description="per-org tokens of unbilled usage allowed while the wallet is down"
