@@ -134,14 +134,13 @@ class Meter:
         fail_open_cap: int,
         wallet_retry: float,
         hold_idle: float = 30.0,
-        worker: str = "0",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.wallet, self.spool, self.metrics = wallet, spool, metrics
         self.book = HoldBook(chunk=chunk, chunk_max=chunk_max, margin=margin)
         self.hold_ttl, self.settle_interval, self.settle_batch = hold_ttl, settle_interval, settle_batch
         self.fail_open_cap, self.wallet_retry, self.hold_idle = fail_open_cap, wallet_retry, hold_idle
-        self.worker, self._clock = worker, clock
+        self._clock = clock
         self._grants = TtlCache(grants_ttl, clock)
         self._holds = HoldBatcher(wallet, hold_ttl)
         self._refills: dict[str, asyncio.Future[None]] = {}

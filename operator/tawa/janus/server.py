@@ -33,7 +33,7 @@ log = logging.getLogger("tawa.janus")
 SHUTDOWN_GRACE = 10.0
 
 
-def build(settings: JanusSettings, worker: int = 0) -> tuple[Janus, Spool]:
+def build(settings: JanusSettings) -> tuple[Janus, Spool]:
     from tawa.janus.transport import AiohttpTransport
     from tawa.wallet.client import AsyncWalletClient
 
@@ -55,7 +55,7 @@ def build(settings: JanusSettings, worker: int = 0) -> tuple[Janus, Spool]:
                   chunk_max=settings.hold_chunk_max, margin=settings.hold_margin,
                   settle_interval=settings.settle_interval, settle_batch=settings.settle_batch,
                   grants_ttl=settings.grants_ttl, fail_open_cap=settings.fail_open_cap // settings.workers,
-                  wallet_retry=settings.wallet_retry, hold_idle=settings.hold_idle, worker=str(worker))
+                  wallet_retry=settings.wallet_retry, hold_idle=settings.hold_idle)
     janus = Janus(registry=registry, identity=identity, meter=meter, metrics=metrics,
                   platform_prices=load_platform_table(settings.platform_prices),
                   upstream_timeout=settings.upstream_timeout, connect_timeout=settings.upstream_connect_timeout,
@@ -65,7 +65,7 @@ def build(settings: JanusSettings, worker: int = 0) -> tuple[Janus, Spool]:
 
 async def serve(settings: JanusSettings, worker: int = 0) -> None:
     """Run one worker until SIGTERM/SIGINT, then drain: finish calls, settle, release holds."""
-    janus, spool = build(settings, worker)
+    janus, spool = build(settings)
     await janus.start()
     _tune_gc()
     server = JanusServer(janus.handle, access_log=None, auto_decompress=False)
