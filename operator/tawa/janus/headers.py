@@ -7,7 +7,7 @@ connection (RFC 9110 §7.6.1) and never cross the proxy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 Headers = Sequence[tuple[str, str]]
