@@ -23,7 +23,7 @@ from tawa.gas.pricing import Price, PricedRoute, price_request
 from tawa.janus import headers as hdr
 from tawa.janus.billing import Payer, choose_payer, needs_grants
 from tawa.janus.holds import Reservation
-from tawa.janus.identity import Identity
+from tawa.janus.identity import SLUG, Identity
 from tawa.janus.metering import Meter
 from tawa.janus.metrics import Metrics
 from tawa.janus.model import Caller, Refusal, Service
@@ -142,7 +142,8 @@ class Janus:
         problem = hdr.check_request(headers)
         if problem is not None:
             raise Refusal(400, problem.error, problem.message)
-        service = await self.registry.lookup(name) if name else None
+        # Only a DNS label can name a Component: anything else is not worth a lookup.
+        service = await self.registry.lookup(name) if SLUG.match(name) else None
         if service is None:
             raise Refusal(404, "UNKNOWN_SERVICE", f"No service named {name!r} is registered with Janus; check "
                           "the name in the URL (/proxy/NAME/...) or deploy the Component.", service=name)

@@ -45,6 +45,8 @@ def build(settings: JanusSettings) -> tuple[Janus, Spool]:
     source: Source = FileSource(settings.registry) if settings.registry else ClusterSource(api, settings.env)
     registry = Registry(source, settings.registry_ttl)
     reviewer = KubeTokenReviewer(api) if settings.uses_token_review and api is not None else None
+    if not (settings.jwt_secret or settings.jwks_url or reviewer):
+        log.warning("no TAWA_JANUS_JWT_SECRET, TAWA_JANUS_JWKS_URL or TokenReview: only public routes can be called")
     identity = Identity(audience=settings.jwt_audience, secret=settings.jwt_secret, jwks_url=settings.jwks_url,
                         reviewer=reviewer, components=registry.component)
     metrics = Metrics()
