@@ -184,3 +184,11 @@ def test_concurrent_callers_on_a_small_balance_never_overspend(
     assert orgs.purchased(small) == 52 - 5 * ok >= 0
     assert orgs.wallet.client.get_wallet(small).held == 0
     assert len(orgs.events(small)) == ok
+
+
+def test_a_wallet_refusing_janus_is_503_not_a_free_pass(janus_factory: Callable[..., JanusProcess], orgs: Orgs,
+                                                        upstream: RecordingUpstream) -> None:
+    janus = janus_factory(env={"TAWA_WALLET_TOKEN": "not-the-wallet-token"})
+    r = httpx.post(janus.proxy("docman", "/documents"), headers=janus.auth(orgs.acme, "quoter"))
+    assert r.status_code == 503 and r.json()["error"] == "WALLET_REFUSED"
+    assert upstream.seen == []

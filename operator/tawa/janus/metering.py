@@ -204,6 +204,11 @@ class Meter:
             except WalletUnavailable as exc:
                 self._mark_down(exc)
                 return self._unbacked(org, price, service)
+            except WalletError as exc:  # e.g. 401: Janus's own wallet token is wrong
+                log.error("the wallet refused a hold for %s: %s", org, exc)
+                raise Refusal(503, "WALLET_REFUSED", "The wallet refused Janus's request to reserve gas; "
+                              "the platform operator must fix Janus's wallet settings (TAWA_WALLET_TOKEN).",
+                              org=org) from None
         raise Refusal(503, "JANUS_BUSY", f"Janus could not reserve gas for org {org!r} under load; retry shortly.")
 
     def _unbacked(self, org: str, price: int, service: str) -> Reservation:
