@@ -285,7 +285,7 @@ class Store:
         hold_ids = sorted({h for c in commands for h in c.hold_ids()} | set(extra_holds))
         hold_wallets = self._hold_wallets(conn, hold_ids)
         wallet_ids = sorted({w for c in commands for w in c.wallet_ids()} | set(hold_wallets.values()))
-        book = d.Book(now, self._txn_ids(conn, 2 * len(commands) + len(hold_ids) + 1))
+        book = d.Book(now, self._txn_ids(conn, len(commands) + len(hold_ids) + 1))
         if not wallet_ids:
             return book
         self._lock_wallets(conn, wallet_ids)
