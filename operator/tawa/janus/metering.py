@@ -169,8 +169,15 @@ class Meter:
         for task in [*others, *self._background]:
             task.cancel()
         await asyncio.gather(*others, *self._background, return_exceptions=True)
-        while self._queue:
-            await self._flush_once()
+        for _ in range(3):  # the flusher's last round may have failed; do not loop forever
+            try:
+                while self._queue:
+                    await self._flush_once()
+                break
+            except Exception:
+                log.exception("final settlement flush failed")
+        if self._queue:
+            log.error("%d charges could not be settled or spooled at shutdown", len(self._queue))
         for hold in self.book.open_holds():
             if hold.free > 0 and not hold.busy():
                 await self._release(hold.id)
@@ -339,11 +346,24 @@ class Meter:
             except TimeoutError:
                 pass
             self._wake.clear()
-            while self._queue:
-                await self._flush_once()
+            try:
+                while self._queue:
+                    await self._flush_once()
+            except Exception:
+                log.exception("settlement flush failed; retrying in %.1fs", self.wallet_retry)
+                await asyncio.sleep(self.wallet_retry)
 
     async def _flush_once(self) -> None:
         batch, self._queue = self._queue[: self.settle_batch], self._queue[self.settle_batch:]
+        try:
+            await self._settle_batch(batch)
+        except Exception:
+            # E.g. the spool's disk failed: keep the charges queued; resending them with
+            # the same keys can never charge twice.
+            self._queue[:0] = batch
+            raise
+
+    async def _settle_batch(self, batch: list[Charge]) -> None:
         try:
             results = await self.wallet.settle_batch([_to_settle(c) for c in batch],
                                                      idempotency_key=str(uuid.uuid4()))
