@@ -174,7 +174,7 @@ class Meter:
                 while self._queue:
                     await self._flush_once()
                 break
-            except Exception:
+            except Exception:  # shutting down: report it, and try once more
                 log.exception("final settlement flush failed")
         if self._queue:
             log.error("%d charges could not be settled or spooled at shutdown", len(self._queue))
@@ -349,7 +349,7 @@ class Meter:
             try:
                 while self._queue:
                     await self._flush_once()
-            except Exception:
+            except Exception:  # this loop must outlive any one bad batch
                 log.exception("settlement flush failed; retrying in %.1fs", self.wallet_retry)
                 await asyncio.sleep(self.wallet_retry)
 
