@@ -182,3 +182,20 @@ def test_alerts_fire_when_and_only_when_they_should(promtool: Path, rules_file: 
                                      "tests": UNIT_TESTS}, sort_keys=False))
     done = run_promtool(promtool, "test", "rules", str(tests))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_dashboard_query_parses(promtool: Path, tmp_path: Path) -> None:
+    """Each panel's PromQL, with Grafana's variables filled in, as a recording rule for promtool."""
+    import json
+
+    dashboard = json.loads((CHART / "dashboards" / "tawa.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [v["query"]["query"].replace("label_values(", "group by (org) (").replace(", org)", ")")
+              for v in dashboard["templating"]["list"] if isinstance(v.get("query"), dict)]
+    assert len(exprs) >= 20
+    rules = [{"record": f"tawa:dashboard_query_{i}:value",
+              "expr": e.replace("$__rate_interval", "5m").replace("$org", ".*")} for i, e in enumerate(exprs)]
+    path = tmp_path / "dashboard-queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    done = run_promtool(promtool, "check", "rules", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
