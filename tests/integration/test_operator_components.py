@@ -63,12 +63,14 @@ def test_component_gets_deployment_service_and_running_pods(
 def test_direct_url_follows_the_target_component(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], running: OperatorProcess) -> None:
     docs_ns, caller_ns = namespace("docs"), namespace("caller")
-    kube_cluster.apply_component(component_manifest("docman", docs_ns, "insureco", port=8443))
-    eventually(lambda: kube_cluster.deployment(docs_ns, "docman"), what="docman's Deployment")
+    service = docs_ns.replace("docs-", "docman")  # a name no other test uses
+    kube_cluster.apply_component(component_manifest(service, docs_ns, "insureco", port=8443))
+    eventually(lambda: kube_cluster.deployment(docs_ns, service), what="the target's Deployment")
     kube_cluster.apply_component(component_manifest("caller", caller_ns, "insureco",
-                                                    dependencies=[{"service": "docman", "port": 1234}]))
+                                                    dependencies=[{"service": service, "port": 1234}]))
     dep = eventually(lambda: kube_cluster.deployment(caller_ns, "caller"), what="caller's Deployment")
-    assert env_of(dep)["DOCMAN_URL"] == f"http://docman.{docs_ns}.svc.cluster.local:8443"
+    variable = service.upper() + "_URL"
+    assert env_of(dep)[variable] == f"http://{service}.{docs_ns}.svc.cluster.local:8443"
 
 
 def test_transport_change_updates_env_in_place(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tawa.catalog.env import TargetService, container_env, env_var_name, plan_env
+from tawa.catalog.env import TargetService, container_env, env_var_name, pick_target, plan_env
 from tawa.catalog.models import ComponentSpec, EnvVar
 
 
@@ -67,3 +67,11 @@ def test_variables_come_sorted_and_explicit_env_wins() -> None:
     env = container_env(plan.variables, [EnvVar(name="ZETA_URL", value="http://mock"), EnvVar(name="X", value="1")])
     assert env == [{"name": "ALPHA_URL", "value": "http://alpha.alpha-prod.svc.cluster.local:3000"},
                    {"name": "ZETA_URL", "value": "http://mock"}, {"name": "X", "value": "1"}]
+
+
+def test_several_targets_of_one_name_prefer_the_env_namespace_then_the_callers() -> None:
+    prod, mine, other = TargetService("docman-prod", 1), TargetService("team-a", 2), TargetService("team-b", 3)
+    assert pick_target("docman", "prod", "team-a", [other]) == other
+    assert pick_target("docman", "prod", "team-a", [other, prod, mine]) == prod
+    assert pick_target("docman", "prod", "team-a", [other, mine]) == mine
+    assert pick_target("docman", "prod", "team-c", [other, mine]) is None

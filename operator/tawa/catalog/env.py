@@ -46,6 +46,19 @@ class EnvPlan:
 ServiceLookup = Callable[[str], "TargetService | None"]
 
 
+def pick_target(service: str, env: str, caller_namespace: str,
+                candidates: Sequence[TargetService]) -> TargetService | None:
+    """The Component a direct URL should follow when several share the name: the one
+    in `{service}-{env}`, else the one beside the caller; none when still ambiguous."""
+    if len(candidates) == 1:
+        return candidates[0]
+    for namespace in (default_namespace(service, env), caller_namespace):
+        chosen = [c for c in candidates if c.namespace == namespace]
+        if len(chosen) == 1:
+            return chosen[0]
+    return None
+
+
 def env_var_name(service: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", service).upper() + "_URL"
 

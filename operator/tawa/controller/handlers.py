@@ -8,7 +8,7 @@ from typing import Any
 
 import kopf
 
-from tawa.catalog.env import TargetService, plan_env
+from tawa.catalog.env import TargetService, pick_target, plan_env
 from tawa.catalog.problems import CatalogError, Problem
 from tawa.catalog.render import API_GROUP, KIND, PLURAL
 from tawa.catalog.validate import Component, check_component
@@ -50,7 +50,7 @@ def write_status(body: kopf.Body, *updates: Condition, generation: int | None = 
             new["observedGeneration"] = generation
         return new
 
-    kubeapi.update_component_status(body.metadata["name"], body.metadata.namespace, change)
+    kubeapi.update_component_status(body.metadata["name"], body.metadata.namespace, change, current=dict(body))
 
 
 @kopf.index(*RESOURCE)
@@ -59,15 +59,14 @@ def components_by_name(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> 
     return {name: TargetService(namespace, int(spec.get("port") or 3000))}
 
 
-def _lookup(index: kopf.Index[str, TargetService]) -> Any:
+def _lookup(index: kopf.Index[str, TargetService], caller_namespace: str) -> Any:
     def lookup(service: str) -> TargetService | None:
-        found = list(index.get(service, []))
-        return found[0] if len(found) == 1 else None
+        return pick_target(service, SETTINGS.env, caller_namespace, list(index.get(service, [])))
     return lookup
 
 
-def _validate(body: kopf.Body) -> Component | None:
-    meta, generation = body.metadata, body.metadata.get("generation", 0)
+def _validate(body: kopf.Body) -> tuple[Component | None, Condition]:
+    meta = body.metadata
     try:
         component = check_component(meta["name"], dict(meta.annotations), dict(body.spec), meta.namespace)
         if not component.spec.image:
@@ -75,15 +74,12 @@ def _validate(body: kopf.Body) -> Component | None:
     except CatalogError as exc:
         message = "; ".join(str(p) for p in exc.problems)
         kopf.warn(body, reason="InvalidSpec", message=message)
-        write_status(body, Condition("Valid", False, "InvalidSpec", message), generation=generation)
-        return None
-    write_status(body, Condition("Valid", True, "Valid", "spec is valid"), generation=generation,
-                 tier=component.tier.name, tokensPerHour=component.tier.tokens_per_hour * component.spec.replicas)
-    return component
+        return None, Condition("Valid", False, "InvalidSpec", message)
+    return component, Condition("Valid", True, "Valid", "spec is valid")
 
 
-def _check_gate(component: Component, body: kopf.Body, retry: int) -> None:
-    """Raise TemporaryError (retry with backoff) unless the owner's wallet covers the reserve."""
+def _gate_verdict(component: Component, body: kopf.Body) -> Condition:
+    """Ask the wallet whether the owner covers the reserve; warn once per new closed verdict."""
     wallet = wallet_id(component.spec.owner)
     try:
         with wallet_client() as client:
@@ -93,49 +89,57 @@ def _check_gate(component: Component, body: kopf.Body, retry: int) -> None:
     except WalletUnavailable as exc:
         verdict = gate.wallet_unavailable(wallet, str(exc))
     else:
-        if check.ok:
-            _count_gate(component, body, gate.covered(wallet, check.balance, check.required))
-            return
-        verdict = gate.insufficient(component, wallet, check.balance, check.required, check.shortfall)
-    _count_gate(component, body, verdict)
-    previous = condition(body.status, gate.GATE)
-    if not previous or (previous.get("reason"), previous.get("message")) != (verdict.reason, verdict.message):
-        kopf.warn(body, reason=verdict.reason, message=verdict.message)  # once per verdict, not per retry
-    write_status(body, verdict)
-    raise kopf.TemporaryError(verdict.message, delay=gate.retry_delay(retry, SETTINGS.gate_retry_max))
-
-
-def _count_gate(component: Component, body: kopf.Body, verdict: Condition) -> None:
-    labels = (body.metadata.namespace, component.name, component.spec.owner)
+        verdict = gate.covered(wallet, check.balance, check.required) if check.ok else \
+            gate.insufficient(component, wallet, check.balance, check.required, check.shortfall)
     metrics.gate_decisions.labels(verdict.reason).inc()
-    metrics.gate_open.labels(*labels).set(1 if verdict.status else 0)
-    if verdict.status:
-        write_status(body, verdict)
+    metrics.gate_open.labels(body.metadata.namespace, component.name, component.spec.owner).set(int(verdict.status))
+    previous = condition(body.status, gate.GATE)
+    closed_anew = not previous or (previous.get("reason"), previous.get("message")) != (verdict.reason, verdict.message)
+    if not verdict.status and closed_anew:
+        kopf.warn(body, reason=verdict.reason, message=verdict.message)  # once per verdict, not per retry
+    return verdict
 
 
 def _desired(component: Component, body: kopf.Body,
              index: kopf.Index[str, TargetService]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     ns, uid = body.metadata.namespace, body.metadata.uid
-    plan = plan_env(component.spec, SETTINGS.env, _lookup(index), SETTINGS.platform_services)
+    plan = plan_env(component.spec, SETTINGS.env, _lookup(index, ns), SETTINGS.platform_services)
     for notice in plan.notices:
         kopf.warn(body, reason=notice.reason, message=notice.message)
     deployment = children.deployment(component, ns, uid, plan.variables)
     return [children.service_account(component, ns, uid), children.service(component, ns, uid)], deployment
 
 
+@kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})
+def owned_deployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Any]:
+    """What each owned Deployment runs, from the watch: no GET per reconcile. A stale
+    entry only ever costs an extra gate check, never a skipped one."""
+    return {(namespace, name): children.rollout_fields(dict(body))}
+
+
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, TargetService], **_: Any) -> None:
-    component = _validate(body)
+def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, TargetService],
+              owned_deployments: kopf.Index[tuple[str, str], Any], **_: Any) -> None:
+    generation = body.metadata.get("generation", 0)
+    component, valid = _validate(body)
     if component is None:
+        write_status(body, valid, generation=generation)
         return  # nothing half-applied: the existing Deployment stays as it is
-    existing = kubeapi.read_deployment(component.name, body.metadata.namespace)
+    fields = {"tier": component.tier.name, "tokensPerHour": component.tier.tokens_per_hour * component.spec.replicas}
+    existing = next(iter(owned_deployments.get((body.metadata.namespace, component.name), [])), None)
     others, deployment = _desired(component, body, components_by_name)
-    if children.rollout_fields(existing) != children.rollout_fields(deployment):
-        _check_gate(component, body, retry)
+    updates = [valid]
+    if existing != children.rollout_fields(deployment):
+        verdict = _gate_verdict(component, body)
+        updates.append(verdict)
+        if not verdict.status:
+            write_status(body, *updates, generation=generation, **fields)
+            raise kopf.TemporaryError(verdict.message, delay=gate.retry_delay(retry, SETTINGS.gate_retry_max))
     for obj in (*others, deployment):
         kubeapi.apply(obj)
+    write_status(body, *updates, generation=generation, **fields)
     kopf.info(body, reason="Applied", message=f"Deployment {component.name} applied "
               f"({component.spec.replicas} × {component.tier.name}, image {component.spec.image})")
 
@@ -152,13 +156,23 @@ def _readiness(deployment: dict[str, Any] | None) -> tuple[Condition, dict[str, 
     return verdict, {"ready": f"{ready}/{desired}", "readyReplicas": ready, "replicas": desired}
 
 
+@kopf.index(*RESOURCE)
+def component_readiness(namespace: str, name: str, status: kopf.Status, **_: Any) -> dict[tuple[str, str], Any]:
+    ready = condition(status, "Ready") or {}
+    return {(namespace, name): (status.get("ready"), ready.get("status"), ready.get("message"))}
+
+
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})
-def deployment_changed(body: kopf.Body, type: str | None, **_: Any) -> None:
+def deployment_changed(body: kopf.Body, type: str | None, component_readiness: kopf.Index[tuple[str, str], Any],
+                       **_: Any) -> None:
     """Mirror the owned Deployment's readiness onto its Component as it happens."""
     owner = next((o for o in body.metadata.get("ownerReferences", []) if o.get("kind") == KIND), None)
     if owner is None:
         return
     verdict, fields = _readiness(None if type == "DELETED" else dict(body))
+    shown = next(iter(component_readiness.get((body.metadata.namespace, owner["name"]), [])), None)
+    if shown == (fields["ready"], "True" if verdict.status else "False", verdict.message):
+        return  # already on the Component: no write
     kubeapi.update_component_status(owner["name"], body.metadata.namespace, lambda obj: {
         "conditions": merge_conditions((obj.get("status") or {}).get("conditions", []), [verdict],
                                        (obj.get("status") or {}).get("observedGeneration")),

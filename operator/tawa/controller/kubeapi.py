@@ -18,11 +18,13 @@ APPLY = {"field_manager": MANAGER, "force": True, "_content_type": "application/
 
 @cache
 def api() -> client.ApiClient:
+    configuration = client.Configuration()
     try:
-        config.load_incluster_config()
+        config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
-        config.load_kube_config()
-    return client.ApiClient()
+        config.load_kube_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = 32  # one per kopf worker thread, and then some
+    return client.ApiClient(configuration)
 
 
 def apply(obj: dict[str, Any]) -> None:
@@ -37,20 +39,6 @@ def apply(obj: dict[str, Any]) -> None:
         client.CoreV1Api(api()).patch_namespaced_service_account(name, ns, obj, **APPLY)
     else:
         raise ValueError(f"unsupported kind {kind}")
-
-
-def read_deployment(name: str, namespace: str) -> dict[str, Any] | None:
-    try:
-        obj = client.AppsV1Api(api()).read_namespaced_deployment(name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return api().sanitize_for_serialization(obj)
-
-
-def scale_deployment(name: str, namespace: str, replicas: int) -> None:
-    client.AppsV1Api(api()).patch_namespaced_deployment_scale(name, namespace, {"spec": {"replicas": replicas}})
 
 
 def read_component(name: str, namespace: str) -> dict[str, Any] | None:
@@ -69,7 +57,7 @@ def patch_component_status(name: str, namespace: str, fields: dict[str, Any]) ->
 
 
 def update_component_status(name: str, namespace: str, change: Callable[[dict[str, Any]], dict[str, Any]],
-                            attempts: int = 8) -> None:
+                            attempts: int = 8, current: dict[str, Any] | None = None) -> None:
     """Read, compute the new status from the object, write it back with the read's
     resourceVersion; retry on conflict.
 
@@ -78,7 +66,7 @@ def update_component_status(name: str, namespace: str, change: Callable[[dict[st
     """
     custom = client.CustomObjectsApi(api())
     for _ in range(attempts):
-        obj = read_component(name, namespace)
+        obj, current = current or read_component(name, namespace), None  # a given object saves the first GET
         if obj is None:
             return
         body = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},

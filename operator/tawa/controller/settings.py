@@ -17,10 +17,4 @@ class OperatorSettings(BaseSettings):
     hosting_period: float = Field(3600.0, gt=0, description="Seconds per hosting bucket ('hour').")
     gate_retry_max: float = Field(60.0, gt=0, description="Cap of the closed-gate retry backoff, seconds.")
     platform_services: tuple[str, ...] = DEFAULT_PLATFORM_SERVICES
-    suspend_after: float | None = Field(None, description="Scale to 0 after this many seconds unpaid; off by default.")
     catch_up_buckets: int = Field(24, ge=1)
-
-    @property
-    def timer_interval(self) -> float:
-        """Tick often enough that a bucket is charged soon after it starts."""
-        return max(0.5, min(60.0, self.hosting_period / 5))

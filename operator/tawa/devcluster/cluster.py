@@ -44,6 +44,14 @@ class ControlPlane:
     def logs(self) -> Path:
         return self.workdir / "logs"
 
+    def kubeconfig_for(self, user: str) -> Path:
+        """A kubeconfig of another (cluster-admin) user named at start-up, so its
+        requests can be told apart, e.g. in the audit log."""
+        return self.workdir / f"kubeconfig-{user}"
+
+    def audit_log(self) -> Path:
+        return self.workdir / "logs" / "audit.log"
+
 
 def _write_service_account_key(path: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -73,9 +81,21 @@ def _binaries() -> Path:
     return Path(assets) if assets else ensure_control_plane()
 
 
-def _apiserver_argv(bins: Path, work: Path, etcd_url: str, port: int, sa_key: Path) -> list[str]:
+def _audit_flags(work: Path, users: tuple[str, ...]) -> list[str]:
+    """Log every request of the named users (metadata only), nothing of anyone else."""
+    if not users:
+        return []
+    policy = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+              "rules": [{"level": "Metadata", "users": list(users)}, {"level": "None"}]}
+    (work / "audit-policy.yaml").write_text(yaml.safe_dump(policy))
+    return [f"--audit-policy-file={work / 'audit-policy.yaml'}", f"--audit-log-path={work / 'logs' / 'audit.log'}",
+            "--audit-log-mode=batch"]
+
+
+def _apiserver_argv(bins: Path, work: Path, etcd_url: str, port: int, sa_key: Path,
+                    audited: tuple[str, ...] = ()) -> list[str]:
     return [
-        str(bins / "kube-apiserver"),
+        str(bins / "kube-apiserver"), *_audit_flags(work, audited),
         f"--etcd-servers={etcd_url}", f"--secure-port={port}", "--bind-address=127.0.0.1",
         f"--cert-dir={work / 'pki'}", f"--token-auth-file={work / 'tokens.csv'}",
         "--authorization-mode=Node,RBAC", "--service-cluster-ip-range=10.96.0.0/16",
@@ -105,13 +125,21 @@ def _fake_node() -> dict[str, object]:
     }
 
 
-def start_control_plane(workdir: Path, *, with_nodes: bool = True, timeout: float = 120.0) -> ControlPlane:
-    """Start every component under `workdir`, waiting until each is ready."""
+def start_control_plane(workdir: Path, *, with_nodes: bool = True, timeout: float = 120.0,
+                        audited_users: tuple[str, ...] = ()) -> ControlPlane:
+    """Start every component under `workdir`, waiting until each is ready.
+
+    `audited_users` get kubeconfigs of their own (`kubeconfig_for`) and every
+    request they make is written to the audit log.
+    """
     bins = _binaries()
     workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "logs").mkdir(exist_ok=True)
     logs = workdir / "logs"
     token = secrets.token_hex(16)
-    (workdir / "tokens.csv").write_text(f'{token},admin,admin-uid,"system:masters"\n')
+    user_tokens = {user: secrets.token_hex(16) for user in audited_users}
+    (workdir / "tokens.csv").write_text(f'{token},admin,admin-uid,"system:masters"\n' + "".join(
+        f'{t},{user},{user}-uid,"system:masters"\n' for user, t in user_tokens.items()))
     sa_key = workdir / "sa.key"
     _write_service_account_key(sa_key)
 
@@ -129,16 +157,18 @@ def start_control_plane(workdir: Path, *, with_nodes: bool = True, timeout: floa
         plane.processes.append(etcd)
         wait_until(lambda: _get(f"{etcd_url}/health") == 200, "etcd", timeout, etcd)
 
-        apiserver = Process("kube-apiserver", _apiserver_argv(bins, workdir, etcd_url, api_port, sa_key),
-                            logs / "kube-apiserver.log").start()
+        apiserver = Process("kube-apiserver", _apiserver_argv(bins, workdir, etcd_url, api_port, sa_key,
+                                                              audited_users), logs / "kube-apiserver.log").start()
         plane.processes.append(apiserver)
         # The apiserver made itself a self-signed serving certificate: trust exactly that.
         ca_cert = workdir / "pki" / "apiserver.crt"
         wait_until(ca_cert.exists, "kube-apiserver's serving certificate", timeout, apiserver)
         wait_until(lambda: _get(f"{server}/readyz", token, ca_cert) == 200, "kube-apiserver /readyz",
                    timeout, apiserver)
-        kubeconfig.write_text(yaml.safe_dump(_kubeconfig(server, token, ca_cert)))
-        kubeconfig.chmod(0o600)
+        for user, user_token in {"": token, **user_tokens}.items():
+            path = plane.kubeconfig_for(user) if user else kubeconfig
+            path.write_text(yaml.safe_dump(_kubeconfig(server, user_token, ca_cert)))
+            path.chmod(0o600)
         if with_nodes and (bins / "kube-controller-manager").exists():
             _start_controllers(plane, bins, sa_key, timeout)
     except BaseException:
