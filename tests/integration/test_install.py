@@ -292,7 +292,7 @@ CAN = [
     (OPERATOR_SA, "watch", "deployments.apps", ["--all-namespaces"], True),
     (OPERATOR_SA, "create", "deployments.apps", ["-n", "app-prod"], True),
     (OPERATOR_SA, "patch", "deployments.apps", ["-n", "app-prod"], True),
-    (OPERATOR_SA, "patch", "deployments.apps", ["--subresource=scale", "-n", "app-prod"], True),
+    (OPERATOR_SA, "patch", "deployments.apps", ["--subresource=scale", "-n", "app-prod"], False),
     (OPERATOR_SA, "patch", "services", ["-n", "app-prod"], True),
     (OPERATOR_SA, "create", "serviceaccounts", ["-n", "app-prod"], True),
     (OPERATOR_SA, "create", "events", ["-n", "app-prod"], True),

@@ -264,7 +264,7 @@ def known_env_names(program: str) -> set[str]:
 
 @pytest.mark.parametrize("sets", [[], ["wallet.database.type=postgresql",
                                        "wallet.database.postgresql.existingSecret=db", "wallet.openReads=true",
-                                       "janus.jwksUrl=https://keys.example/jwks", "operator.suspendAfter=7200",
+                                       "janus.jwksUrl=https://keys.example/jwks",
                                        "operator.watchNamespaces={a-prod}", "janus.tokenReview=false"]])
 def test_programs_accept_the_chart_commands_flags_and_env(helm: Path, sets: list[str]) -> None:
     from tawa.cli.main import cli
