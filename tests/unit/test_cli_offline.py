@@ -82,3 +82,33 @@ def test_cluster_options_without_a_cluster_fail_clearly() -> None:
 def test_missing_file_is_bad_input() -> None:
     result = tawa("catalog", "validate", "/nonexistent.yaml")
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_config_file_fills_in_what_flags_and_environment_leave_open(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("env: staging\n")
+    base = {"PATH": "/usr/bin:/bin", "TAWA_CONFIG": str(config)}
+    run = lambda *a, **env: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "tawa.cli.main", "catalog", "env", str(EXAMPLES / "quoter.yaml"), *a],
+        capture_output=True, text=True, env={**base, **env}).stdout
+    assert "relay-staging" in run()
+    assert "relay-dev" in run(TAWA_ENV="dev")
+    assert "relay-prod" in run("--env", "prod", TAWA_ENV="dev")
+
+
+def test_bad_config_file_is_one_clear_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("wallet_url: http://x\n")
+    result = subprocess.run([sys.executable, "-m", "tawa.cli.main", "catalog", "validate",
+                             str(EXAMPLES / "docman.yaml")], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "TAWA_CONFIG": str(config)})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {config}: unknown setting 'wallet_url'; known: wallet-url, "
+                                      "wallet-token, janus-url, env, kubeconfig, data-dir")
+
+
+def test_shell_completion_is_available() -> None:
+    tawa_script = Path(sys.executable).parent / "tawa"  # the console script, as a shell runs it
+    result = subprocess.run([str(tawa_script)], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "_TAWA_COMPLETE": "bash_source"})
+    assert "complete -o nosort -F _tawa_completion tawa" in result.stdout

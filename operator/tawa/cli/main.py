@@ -6,12 +6,24 @@ import click
 
 from tawa import __version__
 from tawa.cli import catalog, deploy, dev, gas, janus, operator, wallet
+from tawa.cli.config import ConfigError, apply_config
+from tawa.cli.output import EXIT_BAD_INPUT, fail
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tawa")
 def cli() -> None:
-    """Tawa gas platform: Components, wallets, the deploy gate and Janus."""
+    """Tawa gas platform: Components, wallets, the deploy gate and Janus.
+
+    Settings come from flags, then TAWA_* environment variables, then the config
+    file ($TAWA_CONFIG or ~/.config/tawa/config.yaml). Shell completion:
+    eval "$(_TAWA_COMPLETE=bash_source tawa)" (zsh_source, fish_source likewise).
+    Exit codes: 0 ok, 1 refused or blocked, 2 bad input.
+    """
+    try:
+        apply_config()
+    except ConfigError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
 
 
 for group in (catalog.group, gas.group, wallet.group, janus.group, operator.group, dev.group):
