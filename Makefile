@@ -7,8 +7,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: help install controlplane postgres run stop test test-unit test-integration crds check-crds \
-        bench-wallet bench-janus clean
+.PHONY: help install controlplane postgres run stop test test-unit crds manifests check-manifests helm-lint test-install \
+        bench-wallet bench-janus bench-operator soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -41,14 +41,33 @@ test: controlplane postgres  ## every test: unit, then the real control plane, w
 test-unit: install  ## the fast tests, no servers
 	$(BIN)/pytest -q tests/unit
 
-crds: install  ## regenerate crds/ from the pydantic models
+crds: install  ## regenerate crds/ from the pydantic models, then the chart's copy and manifests/
 	$(BIN)/python -m tawa.catalog.crd > crds/components.tawa.insureco.io.yaml
+	$(BIN)/python scripts/render_manifests.py
+
+manifests: install  ## re-render manifests/ from the chart (and copy the CRD into it)
+	$(BIN)/python scripts/render_manifests.py
+
+check-manifests: install  ## fail if manifests/ or the chart's CRD drifted
+	$(BIN)/python scripts/render_manifests.py --check
+
+helm-lint: install  ## helm lint --strict (helm is built from its Go module once, cached)
+	$$($(BIN)/python -m tawa.devcluster.build helm) lint --strict helm/tawa
+
+test-install: controlplane  ## the chart, manifests/ and RBAC against the real control plane
+	$(BIN)/pytest -q tests/unit/test_chart.py tests/integration/test_install.py tests/integration/test_install_alerts.py
 
 bench-wallet: install postgres  ## settlements/s on SQLite and PostgreSQL
 	$(BIN)/python benchmarks/wallet_bench.py
 
 bench-janus: install  ## Janus vs direct vs nginx
 	$(BIN)/python benchmarks/janus_bench.py
+
+bench-operator: controlplane  ## 1,000 Components across 50 orgs: time to Deployments, RSS, hosting tick
+	$(BIN)/python benchmarks/operator_bench.py
+
+soak: controlplane postgres  ## kill -9 operator, Janus and wallet under load, then check every charge
+	$(BIN)/python benchmarks/soak.py
 
 clean:  ## remove the venv (the control-plane cache in ~/.cache/tawa stays)
 	rm -rf $(VENV)

@@ -106,11 +106,21 @@ def build_kubernetes(version: str, out: Path) -> None:
                   "-o", str(out / name), pkg], work, env)
 
 
-def build_go_install(module_cmd: str, version: str, out: Path) -> None:
+def build_go_install(module_cmd: str, version: str, out: Path, ldflags: str = "") -> None:
     env = _go_env()
     env["GOBIN"] = str(out)
     env.pop("GOFLAGS", None)
-    _run(["go", "install", "-trimpath", "-ldflags", "-s -w", f"{module_cmd}@{version}"], out, env)
+    _run(["go", "install", "-trimpath", "-ldflags", f"-s -w {ldflags}".strip(), f"{module_cmd}@{version}"], out, env)
+
+
+def _helm_ldflags() -> str:
+    """Without these, a helm built from source believes it talks to Kubernetes v1.20."""
+    major, minor = KUBERNETES_VERSION.lstrip("v").split(".")[:2]
+    return " ".join([
+        *(f"-X helm.sh/helm/v3/pkg/{pkg}.k8sVersionMajor={major} -X helm.sh/helm/v3/pkg/{pkg}.k8sVersionMinor={minor}"
+          for pkg in ("chartutil", "lint/rules")),
+        f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+    ])
 
 
 def install_kwok_stages(out: Path) -> None:
@@ -143,10 +153,10 @@ def ensure_control_plane(version: str = KUBERNETES_VERSION) -> Path:
 
 
 def ensure_helm() -> Path:
-    out = cache_root() / f"helm-{HELM_VERSION}" / "bin"
+    out = cache_root() / f"helm-{HELM_VERSION}-k8s-{KUBERNETES_VERSION}" / "bin"
     if not (out / "helm").exists():
         out.mkdir(parents=True, exist_ok=True)
-        build_go_install("helm.sh/helm/v3/cmd/helm", HELM_VERSION, out)
+        build_go_install("helm.sh/helm/v3/cmd/helm", HELM_VERSION, out, _helm_ldflags())
     return out / "helm"
 
 
