@@ -410,12 +410,16 @@ class Book:
 
     def _post(self, txn: Txn) -> Txn:
         """Record a transaction, moving balances by its entries (which must sum to zero)."""
-        if sum(e.amount for e in txn.entries):
-            raise AssertionError(f"unbalanced transaction {txn}")
+        total = 0
         for e in txn.entries:
-            self.account_deltas[e.account] = self.account_deltas.get(e.account, 0) + e.amount
-            if e.wallet is not None and e.token_type is not None:
-                self.wallets[e.wallet].add(e.token_type, e.amount)
+            total += e.amount
+        if total:
+            raise AssertionError(f"unbalanced transaction {txn}")
+        deltas = self.account_deltas
+        for account, wallet, token_type, amount in txn.entries:
+            deltas[account] = deltas.get(account, 0) + amount
+            if wallet is not None and token_type is not None:
+                self.wallets[wallet].add(token_type, amount)
         self.txns.append(txn)
         return txn
 
