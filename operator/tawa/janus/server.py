@@ -97,26 +97,16 @@ def _tune_gc() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-def _run_loop(settings: JanusSettings, worker: int) -> None:
-    """uvloop when it is installed (a third faster on small requests), else asyncio's loop."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(settings, worker))
-        return
-    uvloop.run(serve(settings, worker))
-
-
 def _worker_main(settings: JanusSettings, worker: int) -> None:
     logs.configure(settings.log_level)
-    _run_loop(settings, worker)
+    asyncio.run(serve(settings, worker))
 
 
 def run(settings: JanusSettings) -> None:
     """Serve with `settings.workers` processes (the calling process supervises them)."""
     logs.configure(settings.log_level)
     if settings.workers == 1:
-        _run_loop(settings, 0)
+        asyncio.run(serve(settings))
         return
     # Counters from every worker add up through files in this directory; it must
     # be in the environment before a worker imports prometheus-client.
