@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: help install controlplane postgres run stop test test-unit crds manifests check-manifests helm-lint test-install \
+.PHONY: help install controlplane postgres run stop test test-unit test-wallet crds manifests check-manifests helm-lint test-install \
         bench-wallet bench-janus bench-operator soak clean
 
 help:  ## list the targets
@@ -40,6 +40,9 @@ test: controlplane postgres  ## every test: unit, then the real control plane, w
 
 test-unit: install  ## the fast tests, no servers
 	$(BIN)/pytest -q tests/unit
+
+test-wallet: postgres install  ## the wallet's tests only (SQLite and PostgreSQL)
+	$(BIN)/pytest -q tests/unit/test_wallet_*.py tests/integration/test_wallet_*.py
 
 crds: install  ## regenerate crds/ from the pydantic models, then the chart's copy and manifests/
 	$(BIN)/python -m tawa.catalog.crd > crds/components.tawa.insureco.io.yaml
