@@ -17,8 +17,9 @@ def group() -> None:
 @click.option("--priority", type=int, default=0, help="kopf peering priority of this replica.")
 @click.option("--metrics-port", type=int, default=None, envvar="TAWA_OPERATOR_METRICS_PORT",
               help="Serve Prometheus metrics on this port.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every handler run (default: warnings and errors).")
 def run(namespaces: tuple[str, ...], liveness: str | None, peering: str | None, priority: int,
-        metrics_port: int | None) -> None:
+        metrics_port: int | None, verbose: bool) -> None:
     """Run the operator. Settings: TAWA_ENV, TAWA_WALLET_URL, TAWA_WALLET_TOKEN, TAWA_HOSTING_PERIOD, ..."""
     import kopf
     from prometheus_client import start_http_server
@@ -26,6 +27,7 @@ def run(namespaces: tuple[str, ...], liveness: str | None, peering: str | None, 
     import tawa.controller.billing  # noqa: F401  (registers the hosting daemon)
     import tawa.controller.handlers  # noqa: F401  (registers the handlers)
 
+    kopf.configure(verbose=verbose)
     if metrics_port:
         start_http_server(metrics_port)
     kopf.run(

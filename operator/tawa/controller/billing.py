@@ -22,11 +22,12 @@ import kopf
 
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.validate import Component, check_component
-from tawa.controller import hosting, kubeapi, metrics
+from tawa.controller import hosting, metrics
 from tawa.controller.conditions import Condition, condition
 from tawa.controller.handlers import RESOURCE, SETTINGS, wallet_client, write_status
 from tawa.wallet.client import IdempotencyConflict, InsufficientGas, WalletNotFound, WalletUnavailable, wallet_id
 
+BILLING_MANAGER = "tawa-operator-billing"
 CHARGE_CONCURRENCY = 16
 POLL_SECONDS = 2.0
 _slots: asyncio.Semaphore | None = None
@@ -86,16 +87,13 @@ def _record(component: Component, body: kopf.Body, ready: int, outcome: Outcome,
     if outcome.deferred:
         kopf.warn(body, reason="HostingDeferred", message=outcome.deferred)
     verdict = _gas_condition(component.spec.owner, unpaid_tokens, outcome.unpaid)
-    previous = condition(body.status, "GasExhausted") or {}
-    fields = {"lastChargedHour": last, "unpaidTokens": unpaid_tokens}
-    if previous.get("status") == ("True" if verdict.status else "False"):
-        kubeapi.patch_component_status(component.name, namespace, fields)  # conditions untouched
-        return
-    if verdict.status:
+    was = (condition(body.status, "GasExhausted") or {}).get("status")
+    if verdict.status and was != "True":
         kopf.warn(body, reason="HostingUnpaid", message=verdict.message)
-    elif previous:
+    elif not verdict.status and was == "True":
         kopf.info(body, reason="HostingCharged", message="hosting is paid up again")
-    write_status(body, verdict, **fields)
+    write_status(body, BILLING_MANAGER, [verdict], body.status.get("observedGeneration"),
+                 lastChargedHour=last, unpaidTokens=unpaid_tokens)
 
 
 def _sleep_seconds(now: float) -> float:

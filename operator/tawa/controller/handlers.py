@@ -4,6 +4,7 @@ modules beside this one."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import kopf
@@ -18,6 +19,8 @@ from tawa.controller.settings import OperatorSettings
 from tawa.wallet.client import WalletClient, WalletNotFound, WalletUnavailable, wallet_id
 
 SETTINGS = OperatorSettings()
+RECONCILE_MANAGER = "tawa-operator"
+READINESS_MANAGER = "tawa-operator-readiness"
 RESOURCE = (API_GROUP, "v1", PLURAL)
 MISSING_IMAGE = Problem("spec.image", "is required to run pods: set it with `tawa deploy --image IMG`")
 
@@ -31,26 +34,28 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=API_GROUP, key="last-handled-configuration")
-    settings.posting.level = 20  # INFO and above become Events
+    settings.posting.level = logging.WARNING  # our own Events are explicit; kopf's chatter stays in the log
     settings.watching.server_timeout = 270
-    settings.execution.max_workers = 16
+    settings.execution.max_workers = 64  # handlers mostly wait on the API server and the wallet
 
 
-def write_status(body: kopf.Body, *updates: Condition, generation: int | None = None, **fields: Any) -> None:
-    """Merge conditions and fields into the Component's status (optimistic locking).
+def write_status(body: kopf.Body, manager: str, conditions: list[Condition], observed_generation: int | None,
+                 **fields: Any) -> None:
+    """Apply this writer's conditions and fields; lastTransitionTime moves only on a flip."""
+    current = body.status.get("conditions", [])
+    mine = {c.type for c in conditions}
+    merged = [c for c in merge_conditions(current, conditions, observed_generation) if c["type"] in mine]
+    kubeapi.apply_component_status(body.metadata["name"], body.metadata.namespace, manager,
+                                    {"conditions": merged, **fields})
 
-    `generation` is the spec generation these updates were computed from; the
-    status' own observedGeneration is left alone when it is None.
-    """
-    def change(obj: dict[str, Any]) -> dict[str, Any]:
-        status = obj.get("status") or {}
-        observed = generation if generation is not None else status.get("observedGeneration")
-        new = {"conditions": merge_conditions(status.get("conditions", []), updates, observed), **fields}
-        if generation is not None:
-            new["observedGeneration"] = generation
-        return new
 
-    kubeapi.update_component_status(body.metadata["name"], body.metadata.namespace, change, current=dict(body))
+def _reconciled(body: kopf.Body, generation: int, *conditions: Condition, **fields: Any) -> None:
+    """The reconcile writer owns Valid, DeployGate, observedGeneration, tier and tokensPerHour;
+    a DeployGate not decided this time is carried over, as an apply must repeat what it owns."""
+    owned = list(conditions)
+    if not any(c.type == gate.GATE for c in owned) and (previous := condition(body.status, gate.GATE)):
+        owned.append(Condition(gate.GATE, previous["status"] == "True", previous["reason"], previous["message"]))
+    write_status(body, RECONCILE_MANAGER, owned, generation, observedGeneration=generation, **fields)
 
 
 @kopf.index(*RESOURCE)
@@ -125,7 +130,7 @@ def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, T
     generation = body.metadata.get("generation", 0)
     component, valid = _validate(body)
     if component is None:
-        write_status(body, valid, generation=generation)
+        _reconciled(body, generation, valid)
         return  # nothing half-applied: the existing Deployment stays as it is
     fields = {"tier": component.tier.name, "tokensPerHour": component.tier.tokens_per_hour * component.spec.replicas}
     existing = next(iter(owned_deployments.get((body.metadata.namespace, component.name), [])), None)
@@ -135,11 +140,11 @@ def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, T
         verdict = _gate_verdict(component, body)
         updates.append(verdict)
         if not verdict.status:
-            write_status(body, *updates, generation=generation, **fields)
+            _reconciled(body, generation, *updates, **fields)
             raise kopf.TemporaryError(verdict.message, delay=gate.retry_delay(retry, SETTINGS.gate_retry_max))
     for obj in (*others, deployment):
         kubeapi.apply(obj)
-    write_status(body, *updates, generation=generation, **fields)
+    _reconciled(body, generation, *updates, **fields)
     kopf.info(body, reason="Applied", message=f"Deployment {component.name} applied "
               f"({component.spec.replicas} × {component.tier.name}, image {component.spec.image})")
 
@@ -158,8 +163,8 @@ def _readiness(deployment: dict[str, Any] | None) -> tuple[Condition, dict[str, 
 
 @kopf.index(*RESOURCE)
 def component_readiness(namespace: str, name: str, status: kopf.Status, **_: Any) -> dict[tuple[str, str], Any]:
-    ready = condition(status, "Ready") or {}
-    return {(namespace, name): (status.get("ready"), ready.get("status"), ready.get("message"))}
+    """What each Component shows of its readiness, so the watcher writes only changes."""
+    return {(namespace, name): (status.get("ready"), condition(status, "Ready"), status.get("observedGeneration"))}
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})
@@ -170,10 +175,12 @@ def deployment_changed(body: kopf.Body, type: str | None, component_readiness: k
     if owner is None:
         return
     verdict, fields = _readiness(None if type == "DELETED" else dict(body))
-    shown = next(iter(component_readiness.get((body.metadata.namespace, owner["name"]), [])), None)
-    if shown == (fields["ready"], "True" if verdict.status else "False", verdict.message):
+    shown, ready, observed = next(iter(component_readiness.get((body.metadata.namespace, owner["name"]), [])),
+                                  (None, None, None))
+    ready = ready or {}
+    if (shown, ready.get("status"), ready.get("message")) == \
+            (fields["ready"], "True" if verdict.status else "False", verdict.message):
         return  # already on the Component: no write
-    kubeapi.update_component_status(owner["name"], body.metadata.namespace, lambda obj: {
-        "conditions": merge_conditions((obj.get("status") or {}).get("conditions", []), [verdict],
-                                       (obj.get("status") or {}).get("observedGeneration")),
-        **fields})
+    merged = merge_conditions([ready] if ready else [], [verdict], observed)
+    kubeapi.apply_component_status(owner["name"], body.metadata.namespace, READINESS_MANAGER,
+                                   {"conditions": merged, **fields})
