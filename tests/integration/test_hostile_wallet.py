@@ -1,0 +1,313 @@
+"""Hostile input against a real wallet server: amounts at the integer edges, thousands of
+idempotency keys replayed concurrently, and a schemathesis stateful run along the
+ledger's own links (wallet → purchase/charge/hold → settle/release)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.wallet import WalletServer
+
+MAX_TOKENS = 2**53
+# Every JSON spelling of a bad amount a client could send: not an integer in 1..2**53.
+BAD_AMOUNTS = ["0", "-1", str(2**53 + 1), str(2**63), str(2**64), "9" * 400, "1e3", "1000.0", "1.5",
+               '"1"', "true", "false", "null", "[]", "{}"]
+
+
+def post(wallet: WalletServer, path: str, raw: str, key: str | None = None) -> httpx.Response:
+    return httpx.post(f"{wallet.url}{path}", content=raw, timeout=10,
+                      headers={**wallet.headers(key or uuid.uuid4().hex), "Content-Type": "application/json"})
+
+
+def snapshot(wallet: WalletServer, org: str) -> tuple[Any, Any]:
+    w = wallet.client.get_wallet(org)
+    return (w.balances, w.held), wallet.client.integrity().counts["transactions"]
+
+
+# --------------------------------------------------------------------------- integer edges
+
+
+@pytest.mark.parametrize("amount", BAD_AMOUNTS)
+def test_bad_amounts_are_refused_naming_the_field_and_change_nothing(module_wallet: WalletServer, amount: str) -> None:
+    wallet = module_wallet
+    org = f"edge-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    wallet.client.purchase(org, 1000)
+    hold = wallet.client.hold(org, 10, 60)
+    before = snapshot(wallet, org)
+    calls = {
+        f"/v1/wallets/wallet-{org}/purchases": ('{"tokens": %s}' % amount, "tokens"),
+        f"/v1/wallets/wallet-{org}/hosting-charges":
+            ('{"component": "ns/a", "hour": "2024-01-01T00:00:00Z", "tokens": %s}' % amount, "tokens"),
+        f"/v1/wallets/wallet-{org}/check-reserve": ('{"tier": "nano", "replicas": %s}' % amount, "replicas"),
+        "/v1/holds": ('{"wallet": "wallet-%s", "tokens": %s, "ttlSeconds": 60}' % (org, amount), "tokens"),
+        "/v1/holds ": ('{"wallet": "wallet-%s", "tokens": 1, "ttlSeconds": %s}' % (org, amount), "ttlSeconds"),
+        f"/v1/holds/{hold.id}/settle": ('{"provider": "wallet-%s", "tokens": %s, "service": "s", "route": "/r", '
+                                        '"method": "GET", "requestId": "r1"}' % (org, amount), "tokens"),
+    }
+    for path, (raw, field) in calls.items():
+        r = post(wallet, path.strip(), raw)
+        assert r.status_code == 422, (path, amount, r.status_code, r.text)
+        body = r.json()
+        assert body["error"] == "INVALID_AMOUNT" and body["field"] == field, (path, body)
+        assert field in body["message"], body
+    for path, kind in (("/v1/holds/batch", "hold"), ("/v1/settlements/batch", "settle")):
+        item = ('{"key": "k1", "wallet": "wallet-%s", "tokens": %s}' % (org, amount) if kind == "hold" else
+                '{"key": "k2", "hold": "%s", "provider": "wallet-%s", "tokens": %s, "service": "s", "route": "/r", '
+                '"method": "GET", "requestId": "r2"}' % (hold.id, org, amount))
+        r = post(wallet, path, '{"items": [%s]}' % item)
+        assert r.status_code == 200, r.text
+        result = r.json()["results"][0]
+        assert result["status"] == 422 and result["body"]["error"] == "INVALID_AMOUNT", result
+    assert snapshot(wallet, org) == before  # nothing moved, no transaction written
+    assert wallet.client.integrity().ok
+
+
+def test_the_largest_amount_is_taken_and_every_figure_stays_an_exact_integer(wallet: WalletServer) -> None:
+    org = f"edge-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    r = post(wallet, f"/v1/wallets/wallet-{org}/purchases", '{"tokens": %d}' % MAX_TOKENS)
+    assert r.status_code == 201, r.text
+    r = post(wallet, "/v1/holds", '{"wallet": "wallet-%s", "tokens": %d, "ttlSeconds": 60}' % (org, MAX_TOKENS))
+    assert r.status_code == 201 and r.json()["tokens"] == MAX_TOKENS, r.text
+    raw = httpx.get(f"{wallet.url}/v1/wallets/wallet-{org}", headers=wallet.headers(), timeout=10).json()
+    assert raw["balances"]["purchased"] == MAX_TOKENS and raw["held"] == MAX_TOKENS
+    assert raw["available"]["api"] == 0
+    r = post(wallet, "/v1/holds", '{"wallet": "wallet-%s", "tokens": 1, "ttlSeconds": 60}' % org)
+    assert r.status_code == 402 and r.json()["available"] == 0, r.text
+    assert wallet.client.integrity().ok
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "The wallet caps each amount at 2**53 but not the balances they add up to: two purchases of "
+    "2**53 give purchased = 2**54 (and intro + 2**53 already passes 2**53), figures no JSON reader "
+    "keeps exact. Past 2**63 SQLite silently stores the balances as REAL (GET /v1/wallets answers "
+    "9.277e+18) and /v1/admin/integrity answers 503 'integer overflow' for good (seen after 1,025 "
+    "purchases of 2**53). A purchase or earning that would take a balance past 2**53 must be refused "
+    "(422 naming tokens)."))
+def test_no_balance_ever_passes_the_largest_exact_json_integer(wallet: WalletServer) -> None:
+    org = f"edge-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    answers = [post(wallet, f"/v1/wallets/wallet-{org}/purchases", '{"tokens": %d}' % MAX_TOKENS).status_code
+               for _ in range(2)]
+    assert all(s in (201, 422) for s in answers), answers
+    raw = httpx.get(f"{wallet.url}/v1/wallets/wallet-{org}", headers=wallet.headers(), timeout=10).json()
+    figures = [*raw["balances"].values(), raw["held"], raw["total"], *raw["available"].values()]
+    assert all(type(v) is int and 0 <= v <= MAX_TOKENS for v in figures), raw
+    assert wallet.client.integrity().ok
+
+
+# --------------------------------------------------------------------------- concurrent replays
+
+
+async def _replay_storm(wallet: WalletServer, org: str, keys: int, copies: int, concurrency: int
+                        ) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+    """`keys` mutations (purchases, holds, hosting charges), each sent `copies` times at once."""
+    requests: list[tuple[str, str, str]] = []
+    for i in range(keys):
+        key = f"storm/{org}/{i}"
+        if i % 3 == 0:
+            req = (key, f"/v1/wallets/wallet-{org}/purchases", json.dumps({"tokens": 1 + i % 7}))
+        elif i % 3 == 1:
+            req = (key, "/v1/holds", json.dumps({"wallet": f"wallet-{org}", "tokens": 1, "ttlSeconds": 600}))
+        else:
+            req = (key, f"/v1/wallets/wallet-{org}/hosting-charges",
+                   json.dumps({"component": f"ns/c{i}", "hour": "2024-01-01T00:00:00Z", "tokens": 1}))
+        requests += [req] * copies
+    random.Random(7).shuffle(requests)
+    answers: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    gate = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=wallet.url, timeout=60, limits=limits) as client:
+        async def send(key: str, path: str, body: str) -> None:
+            async with gate:
+                for attempt in range(3):
+                    try:
+                        r = await client.post(path, content=body, headers={
+                            **wallet.headers(key), "Content-Type": "application/json"})
+                        break
+                    except httpx.TransportError:  # a keep-alive connection closed under us: resend, same key
+                        if attempt == 2:
+                            raise
+                answers[key].append((r.status_code, r.json()))
+
+        await asyncio.gather(*(send(*req) for req in requests))
+    return answers
+
+
+def test_hundreds_of_keys_on_every_mutation_replayed_concurrently_take_effect_exactly_once(wallet_each_db: WalletServer) -> None:
+    wallet, org, keys = wallet_each_db, f"storm-{uuid.uuid4().hex[:6]}", 300
+    wallet.client.create_wallet(org)
+    wallet.client.purchase(org, 10_000)  # holds need purchased tokens (refusals are not stored: retried later)
+    answers = asyncio.run(_replay_storm(wallet, org, keys, copies=3, concurrency=48))
+
+    expected_purchased = 10_000 + sum(1 + i % 7 for i in range(0, keys, 3))
+    firsts: dict[str, dict[str, Any]] = {}
+    for key, got in answers.items():
+        statuses = {s for s, _ in got}
+        assert statuses <= {200, 201, 409}, (key, got)
+        assert all(b["error"] == "IDEMPOTENCY_IN_FLIGHT" for s, b in got if s == 409), (key, got)
+        bodies = [json.dumps(b, sort_keys=True) for s, b in got if s in (200, 201)]
+        assert len(set(bodies)) <= 1, f"{key} answered differently: {bodies}"  # a replay is the first answer
+        if bodies:
+            firsts[key] = json.loads(bodies[0])
+    # Replayed once more, one at a time: each key now answers its first answer (never runs again).
+    for i in range(0, keys, 37):
+        key = f"storm/{org}/{i}"
+        body = json.dumps({"tokens": 1 + i % 7}) if i % 3 == 0 else None
+        if body:
+            r = post(wallet, f"/v1/wallets/wallet-{org}/purchases", body, key)
+            assert r.status_code == 201
+            assert key not in firsts or r.json() == firsts[key]
+            # The same key with another body is refused, not applied.
+            clash = post(wallet, f"/v1/wallets/wallet-{org}/purchases", '{"tokens": 1000}', key)
+            assert clash.status_code == 422 and clash.json()["error"] == "IDEMPOTENCY_KEY_REUSED"
+
+    w = wallet.client.get_wallet(org)
+    assert w.balances.purchased == expected_purchased  # each purchase once
+    assert w.held == len(range(1, keys, 3))  # each hold once (1 token each)
+    assert w.balances.intro == 50_000 - len(range(2, keys, 3))  # each hosting charge once
+    hold_ids = {firsts[f"storm/{org}/{i}"]["id"] for i in range(1, keys, 3) if f"storm/{org}/{i}" in firsts}
+    assert len(hold_ids) == len([i for i in range(1, keys, 3) if f"storm/{org}/{i}" in firsts])
+    integrity = wallet.client.integrity()
+    assert integrity.ok, integrity.problems
+
+
+async def _send_batches_at_once(wallet: WalletServer, path: str, batches: list[list[dict[str, Any]]],
+                                copies: int) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=wallet.url, timeout=120) as client:
+        async def send(items: list[dict[str, Any]]) -> dict[str, Any]:
+            r = await client.post(path, json={"items": items}, headers=wallet.headers(uuid.uuid4().hex))
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+        return await asyncio.gather(*(send(b) for b in batches * copies))
+
+
+def test_two_thousand_batch_keys_sent_three_times_at_once_hold_and_settle_once_each(
+        wallet_each_db: WalletServer) -> None:
+    wallet, org, provider, n = wallet_each_db, f"bstorm-{uuid.uuid4().hex[:6]}", f"bprov-{uuid.uuid4().hex[:6]}", 2000
+    for o in (org, provider):
+        wallet.client.create_wallet(o)
+    wallet.client.purchase(org, 10_000)
+    holds = [{"key": f"bhold/{org}/{i}", "wallet": f"wallet-{org}", "tokens": 2, "ttlSeconds": 600} for i in range(n)]
+    answers = asyncio.run(_send_batches_at_once(wallet, "/v1/holds/batch", [holds[:1000], holds[1000:]], copies=3))
+    by_key: dict[str, set[str]] = defaultdict(set)
+    for answer in answers:
+        for r in answer["results"]:
+            assert r["status"] in (201, 409), r  # created, or another copy was running
+            if r["status"] == 201:
+                by_key[r["key"]].add(r["body"]["id"])
+    assert all(len(ids) == 1 for ids in by_key.values())  # every copy of a key got the same hold
+    # Keys whose every copy answered 409 are sent once more, as a client retries an in-flight
+    # answer (see the xfail test below for why there are any).
+    missing = [h for h in holds if h["key"] not in by_key]
+    if missing:
+        again = asyncio.run(_send_batches_at_once(wallet, "/v1/holds/batch", [missing], copies=1))
+        assert all(r["status"] == 201 for r in again[0]["results"]), again
+        by_key.update({r["key"]: {r["body"]["id"]} for r in again[0]["results"]})
+    assert wallet.client.get_wallet(org).held == 2 * n  # 2,000 holds, not 6,000
+    hold_of = {k: next(iter(ids)) for k, ids in by_key.items()}
+    settles = [{"key": f"bsettle/{org}/{i}", "hold": hold_of[h["key"]], "provider": f"wallet-{provider}", "tokens": 1,
+                "service": "svc", "route": "/r", "method": "GET", "requestId": f"req-{i}"} for i, h in enumerate(holds)]
+    answers = asyncio.run(_send_batches_at_once(wallet, "/v1/settlements/batch", [settles[:1000], settles[1000:]],
+                                                copies=3))
+    assert all(r["status"] in (200, 409) for a in answers for r in a["results"])
+    settled = {r["key"] for a in answers for r in a["results"] if r["status"] == 200}
+    missing_settles = [x for x in settles if x["key"] not in settled]
+    if missing_settles:
+        asyncio.run(_send_batches_at_once(wallet, "/v1/settlements/batch", [missing_settles], copies=1))
+    assert wallet.client.get_wallet(provider).balances.earned == n  # each settlement once
+    assert wallet.client.get_wallet(org).balances.purchased == 10_000 - n
+    integrity = wallet.client.integrity()
+    assert integrity.ok, integrity.problems
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Store.apply's group commit merges the requests queued behind a running transaction and "
+    "takes the union of their busy keys (_run_group: busy = set().union(*(p.busy ...))). When the "
+    "copy that claimed a key lands in the same group as copies that found it busy, the claimer's "
+    "own items count as busy too: every copy answers 409 IDEMPOTENCY_IN_FLIGHT and nobody applies "
+    "the command. Busy must stay per request (only the items of the request that found them busy)."))
+def test_of_concurrent_copies_of_a_key_one_is_applied(wallet: WalletServer) -> None:
+    org = f"flight-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    wallet.client.purchase(org, 100_000)
+    never_applied: list[str] = []
+    for round_ in range(4):
+        # A large batch keeps the writer busy, so the three copies behind it queue up together.
+        blocker = [{"key": f"blk/{org}/{round_}/{i}", "wallet": f"wallet-{org}", "tokens": 1, "ttlSeconds": 600}
+                   for i in range(1000)]
+        batch = [{"key": f"cp/{org}/{round_}/{i}", "wallet": f"wallet-{org}", "tokens": 1, "ttlSeconds": 600}
+                 for i in range(200)]
+        answers = asyncio.run(_send_batches_at_once(wallet, "/v1/holds/batch", [blocker, batch, batch, batch],
+                                                    copies=1))
+        applied = {r["key"] for a in answers[1:] for r in a["results"] if r["status"] == 201}
+        never_applied += [b["key"] for b in batch if b["key"] not in applied]
+    assert not never_applied, f"{len(never_applied)} keys answered 409 by every copy, applied by none"
+
+
+# --------------------------------------------------------------------------- schemathesis, stateful
+
+
+def _with_links(raw: dict[str, Any]) -> dict[str, Any]:
+    """The wallet's OpenAPI with the links a client follows: create a wallet, then use its id;
+    buy tokens, then hold some; take a hold, then settle or release it."""
+    paths = raw["paths"]
+    wallet_id = {"wallet_id": "$response.body#/id"}
+    uses_wallet = {
+        "GetWallet": ("/v1/wallets/{wallet_id}", "get"), "Purchase": ("/v1/wallets/{wallet_id}/purchases", "post"),
+        "CheckReserve": ("/v1/wallets/{wallet_id}/check-reserve", "post"),
+        "HostingCharge": ("/v1/wallets/{wallet_id}/hosting-charges", "post"),
+        "Ledger": ("/v1/wallets/{wallet_id}/ledger", "get"),
+        "PutGrants": ("/v1/wallets/{wallet_id}/bill-grants", "put"),
+    }
+    for status in ("200", "201"):
+        paths["/v1/wallets"]["post"]["responses"][status]["links"] = {
+            name: {"operationId": paths[p][m]["operationId"], "parameters": wallet_id}
+            for name, (p, m) in uses_wallet.items()}
+    # A purchase funds its wallet for API gas: hold some of it.
+    paths["/v1/wallets/{wallet_id}/purchases"]["post"]["responses"]["201"]["links"] = {
+        "Hold": {"operationId": paths["/v1/holds"]["post"]["operationId"],
+                 "requestBody": {"wallet": "$response.body#/wallet/id", "tokens": 1, "ttlSeconds": 60}}}
+    hold_id = {"hold_id": "$response.body#/id"}
+    paths["/v1/holds"]["post"]["responses"]["201"]["links"] = {
+        "Settle": {"operationId": paths["/v1/holds/{hold_id}/settle"]["post"]["operationId"], "parameters": hold_id},
+        "Release": {"operationId": paths["/v1/holds/{hold_id}/release"]["post"]["operationId"],
+                    "parameters": hold_id},
+    }
+    return raw
+
+
+def test_schemathesis_stateful_run_finds_no_5xx_and_keeps_the_ledger_whole(wallet: WalletServer,
+                                                                          tmp_path: Path) -> None:
+    wallet.client.create_wallet("acme")
+    wallet.client.purchase("acme", 1_000_000)
+    before = wallet.client.integrity().counts["transactions"]
+    schema = tmp_path / "openapi-linked.json"
+    schema.write_text(json.dumps(_with_links(httpx.get(f"{wallet.url}/openapi.json", timeout=10).json())))
+    cmd = [str(Path(sys.executable).with_name("schemathesis")), "run", str(schema), "--url", wallet.url,
+           "-H", f"Authorization: Bearer {wallet.token}", "--phases", "stateful",
+           "--checks", "not_a_server_error", "--max-examples", "30", "--workers", "1",
+           "--generation-database", "none", "--request-timeout", "10"]
+    # cwd: schemathesis keeps a cache folder in its working directory; keep it out of the tree.
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    print(run.stdout[-4000:])
+    links = re.search(r"API Links:\s+(\d+) covered", run.stdout)
+    assert links and int(links.group(1)) >= 2, run.stdout[-3000:]  # it chained calls along the links
+    integrity = wallet.client.integrity()
+    assert integrity.ok, integrity.problems
+    assert integrity.counts["transactions"] > before  # the sequences reached the ledger
