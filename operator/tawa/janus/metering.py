@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 import uuid
 from collections import defaultdict
@@ -20,6 +21,7 @@ from typing import Any
 
 from tawa.janus.billing import Payer
 from tawa.janus.holds import HoldBook, Reservation
+from tawa.janus.journal import Journal
 from tawa.janus.metrics import Metrics
 from tawa.janus.model import Refusal
 from tawa.janus.registry import TtlCache
@@ -134,6 +136,8 @@ class Meter:
         fail_open_cap: int,
         wallet_retry: float,
         hold_idle: float = 30.0,
+        journal: Journal | None = None,
+        recover: Sequence[Journal] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.wallet, self.spool, self.metrics = wallet, spool, metrics
@@ -141,6 +145,7 @@ class Meter:
         self.hold_ttl, self.settle_interval, self.settle_batch = hold_ttl, settle_interval, settle_batch
         self.fail_open_cap, self.wallet_retry, self.hold_idle = fail_open_cap, wallet_retry, hold_idle
         self._clock = clock
+        self.journal, self._recover = journal, recover
         self._grants = TtlCache(grants_ttl, clock)
         self._holds = HoldBatcher(wallet, hold_ttl)
         self._refills: dict[str, asyncio.Future[None]] = {}
@@ -157,6 +162,7 @@ class Meter:
     # ----- lifecycle
 
     async def start(self) -> None:
+        await self._recover_journals()
         self._spooled_unbacked = await asyncio.to_thread(self.spool.unbacked_tokens)
         self._tasks = [asyncio.create_task(loop()) for loop in (self._flusher, self._drainer, self._sweeper)]
 
@@ -177,11 +183,25 @@ class Meter:
             except Exception:  # shutting down: report it, and try once more
                 log.exception("final settlement flush failed")
         if self._queue:
-            log.error("%d charges could not be settled or spooled at shutdown", len(self._queue))
+            log.error("%d charges could not be settled or spooled at shutdown; the journal keeps them",
+                      len(self._queue))
         for hold in self.book.open_holds():
             if hold.free > 0 and not hold.busy():
                 await self._release(hold.id)
         await self.wallet.aclose()
+        if self.journal is not None:
+            self.journal.close()
+
+    async def _recover_journals(self) -> None:
+        """Charges a killed predecessor answered but never settled: the spool settles them."""
+        for journal in {id(j): j for j in (*filter(None, [self.journal]), *self._recover)}.values():
+            charges = journal.all()
+            if charges:
+                log.warning("recovering %d unsettled charges from %s", len(charges), journal.path)
+                await self._spool(charges)
+                journal.forget([c.key for c in charges])
+            if journal is not self.journal:
+                journal.close()
 
     # ----- the hot path
 
@@ -235,6 +255,11 @@ class Meter:
                         res.tokens, service, route, method, request_id)
         if res.hold is not None:
             self.book.commit(res)
+            if self.journal is not None:
+                try:  # in the journal before the caller sees the answer: a crash cannot lose it
+                    await self.journal.record(charge)
+                except sqlite3.Error as exc:
+                    log.error("journal write failed (%s); charge %s is queued but not crash-safe", exc, charge.key)
             self._queue.append(charge)
             if len(self._queue) >= self.settle_batch:
                 self._wake.set()
@@ -371,16 +396,21 @@ class Meter:
             # The batch may or may not have reached the wallet: the spool resends it with
             # the same keys, which settles each charge exactly once either way.
             await asyncio.shield(self._spool(batch))
+            self._forget(batch)
             raise
         except WalletUnavailable as exc:
             self._mark_down(exc)
             await self._spool(batch)
-            return
         except WalletError as exc:  # the whole batch refused: a bug, keep the charges
             log.error("settlement batch refused (%s); spooling %d charges", exc, len(batch))
             await self._spool(batch)
-            return
-        await self._apply_results(batch, results, spooled=False)
+        else:
+            await self._apply_results(batch, results, spooled=False)
+        self._forget(batch)  # settled, refused for good, or in the spool's care now
+
+    def _forget(self, charges: Sequence[Charge]) -> None:
+        if self.journal is not None:
+            self.journal.forget([c.key for c in charges])
 
     async def _apply_results(self, charges: Sequence[Charge], results: Sequence[BatchResult[Any]],
                              *, spooled: bool) -> None:

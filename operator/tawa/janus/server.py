@@ -23,6 +23,7 @@ from tawa.gas.platform import load_platform_table
 from tawa.janus import logs
 from tawa.janus.app import Janus, JanusServer
 from tawa.janus.identity import Identity, KubeTokenReviewer
+from tawa.janus.journal import Journal, journal_path
 from tawa.janus.metering import Meter
 from tawa.janus.metrics import Metrics
 from tawa.janus.registry import ClusterSource, FileSource, Registry, Source
@@ -33,7 +34,7 @@ log = logging.getLogger("tawa.janus")
 SHUTDOWN_GRACE = 10.0
 
 
-def build(settings: JanusSettings) -> tuple[Janus, Spool]:
+def build(settings: JanusSettings, worker: int = 0) -> tuple[Janus, Spool]:
     from tawa.janus.transport import AiohttpTransport
     from tawa.wallet.client import AsyncWalletClient
 
@@ -57,7 +58,8 @@ def build(settings: JanusSettings) -> tuple[Janus, Spool]:
                   chunk_max=settings.hold_chunk_max, margin=settings.hold_margin,
                   settle_interval=settings.settle_interval, settle_batch=settings.settle_batch,
                   grants_ttl=settings.grants_ttl, fail_open_cap=settings.fail_open_cap // settings.workers,
-                  wallet_retry=settings.wallet_retry, hold_idle=settings.hold_idle)
+                  wallet_retry=settings.wallet_retry, hold_idle=settings.hold_idle,
+                  journal=Journal(journal_path(settings.data_dir, worker)), recover=orphan_journals(settings, worker))
     janus = Janus(registry=registry, identity=identity, meter=meter, metrics=metrics,
                   platform_prices=load_platform_table(settings.platform_prices),
                   upstream_timeout=settings.upstream_timeout, connect_timeout=settings.upstream_connect_timeout,
@@ -65,9 +67,21 @@ def build(settings: JanusSettings) -> tuple[Janus, Spool]:
     return janus, spool
 
 
+def orphan_journals(settings: JanusSettings, worker: int) -> list[Journal]:
+    """Journals of worker numbers that no longer exist (fewer workers than last time): worker 0 adopts them."""
+    if worker != 0:
+        return []
+    found = []
+    for path in sorted(settings.data_dir.glob("janus-journal-*.db")):
+        number = path.stem.rsplit("-", 1)[1]
+        if number.isdigit() and int(number) >= settings.workers:
+            found.append(Journal(path))
+    return found
+
+
 async def serve(settings: JanusSettings, worker: int = 0) -> None:
     """Run one worker until SIGTERM/SIGINT, then drain: finish calls, settle, release holds."""
-    janus, spool = build(settings)
+    janus, spool = build(settings, worker)
     await janus.start()
     _tune_gc()
     server = JanusServer(janus.handle, access_log=None, auto_decompress=False)
