@@ -126,11 +126,12 @@ def _fake_node() -> dict[str, object]:
 
 
 def start_control_plane(workdir: Path, *, with_nodes: bool = True, timeout: float = 120.0,
-                        audited_users: tuple[str, ...] = ()) -> ControlPlane:
+                        audited_users: tuple[str, ...] = (), detached: bool = False) -> ControlPlane:
     """Start every component under `workdir`, waiting until each is ready.
 
     `audited_users` get kubeconfigs of their own (`kubeconfig_for`) and every
-    request they make is written to the audit log.
+    request they make is written to the audit log. `detached` processes outlive
+    this one (for `tawa dev up --detach`); otherwise they die with it.
     """
     bins = _binaries()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -149,16 +150,17 @@ def start_control_plane(workdir: Path, *, with_nodes: bool = True, timeout: floa
     kubeconfig = workdir / "kubeconfig"
     plane = ControlPlane(workdir, kubeconfig, server, token)
     try:
-        etcd = Process("etcd", [
+        etcd = Process("etcd", die_with_parent=not detached, argv=[
             str(bins / "etcd"), f"--data-dir={workdir / 'etcd'}", f"--listen-client-urls={etcd_url}",
             f"--advertise-client-urls={etcd_url}", f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
             "--unsafe-no-fsync", "--log-level=warn",
-        ], logs / "etcd.log").start()
+        ], log=logs / "etcd.log").start()
         plane.processes.append(etcd)
         wait_until(lambda: _get(f"{etcd_url}/health") == 200, "etcd", timeout, etcd)
 
         apiserver = Process("kube-apiserver", _apiserver_argv(bins, workdir, etcd_url, api_port, sa_key,
-                                                              audited_users), logs / "kube-apiserver.log").start()
+                                                              audited_users), logs / "kube-apiserver.log",
+                            die_with_parent=not detached).start()
         plane.processes.append(apiserver)
         # The apiserver made itself a self-signed serving certificate: trust exactly that.
         ca_cert = workdir / "pki" / "apiserver.crt"
@@ -170,27 +172,28 @@ def start_control_plane(workdir: Path, *, with_nodes: bool = True, timeout: floa
             path.write_text(yaml.safe_dump(_kubeconfig(server, user_token, ca_cert)))
             path.chmod(0o600)
         if with_nodes and (bins / "kube-controller-manager").exists():
-            _start_controllers(plane, bins, sa_key, timeout)
+            _start_controllers(plane, bins, sa_key, timeout, detached)
     except BaseException:
         plane.stop()
         raise
     return plane
 
 
-def _start_controllers(plane: ControlPlane, bins: Path, sa_key: Path, timeout: float) -> None:
+def _start_controllers(plane: ControlPlane, bins: Path, sa_key: Path, timeout: float, detached: bool) -> None:
     logs, kubeconfig = plane.logs(), plane.kubeconfig
     plane.processes.append(Process("kube-controller-manager", _component_argv(
         bins, "kube-controller-manager", kubeconfig, free_port(),
         [f"--service-account-private-key-file={sa_key}", "--use-service-account-credentials=false",
          "--controllers=*,-node-ipam-controller,-node-lifecycle-controller"],
-    ), logs / "kube-controller-manager.log").start())
+    ), logs / "kube-controller-manager.log", die_with_parent=not detached).start())
     plane.processes.append(Process("kube-scheduler", _component_argv(
-        bins, "kube-scheduler", kubeconfig, free_port(), []), logs / "kube-scheduler.log").start())
+        bins, "kube-scheduler", kubeconfig, free_port(), []), logs / "kube-scheduler.log",
+        die_with_parent=not detached).start())
     plane.processes.append(Process("kwok", [
         str(bins / "kwok"), f"--kubeconfig={kubeconfig}", f"--config={bins / KWOK_STAGES}",
         "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
         f"--server-address=127.0.0.1:{free_port()}", "--cidr=10.244.0.1/16", "--node-ip=10.244.0.1",
-    ], logs / "kwok.log").start())
+    ], logs / "kwok.log", die_with_parent=not detached).start())
     from kubernetes import client, config
 
     api = config.new_client_from_config(config_file=str(kubeconfig))

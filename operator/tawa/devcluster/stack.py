@@ -99,7 +99,7 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None)
     try:
         if kubeconfig is None:
             shutil.rmtree(root / "controlplane", ignore_errors=True)
-            plane = start_control_plane(root / "controlplane")
+            plane = start_control_plane(root / "controlplane", detached=True)
             processes += plane.processes
             kubeconfig = str(plane.kubeconfig)
         _install_crds(kubeconfig)
@@ -108,20 +108,22 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None)
         base_env = {**os.environ, "KUBECONFIG": kubeconfig, "TAWA_WALLET_TOKEN": token, "TAWA_ENV": env,
                     "TAWA_WALLET_URL": f"http://127.0.0.1:{wallet_port}", "TAWA_DATA_DIR": str(root)}
         wallet = Process("wallet", _tawa("wallet", "serve", "--port", str(wallet_port), "--database-url",
-                                         f"sqlite:///{root / 'wallet.db'}"), logs / "wallet.log", base_env).start()
+                                         f"sqlite:///{root / 'wallet.db'}"), logs / "wallet.log", base_env, die_with_parent=False).start()
         processes.append(wallet)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{wallet_port}/healthz"), "the wallet", 60, wallet)
         janus = Process("janus", _tawa("janus", "serve", "--host", "127.0.0.1", "--port", str(janus_port),
                                        "--env", env),
-                        logs / "janus.log", {**base_env, "TAWA_JANUS_JWT_SECRET": jwt_secret}).start()
+                        logs / "janus.log", {**base_env, "TAWA_JANUS_JWT_SECRET": jwt_secret},
+                        die_with_parent=False).start()
         processes.append(janus)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{janus_port}/healthz"), "Janus", 60, janus)
         operator = Process("operator", _tawa("operator", "run"), logs / "operator.log",
-                           {**base_env, "TAWA_HOSTING_PERIOD": str(hosting_period)}).start()
+                           {**base_env, "TAWA_HOSTING_PERIOD": str(hosting_period)}, die_with_parent=False).start()
         processes.append(operator)
         upstream_port = free_port()
         upstream = Process("upstream", [sys.executable, "-m", "tawa.devcluster.upstream", "--port",
-                                        str(upstream_port)], logs / "upstream.log", base_env).start()
+                                        str(upstream_port)], logs / "upstream.log", base_env,
+                           die_with_parent=False).start()
         processes.append(upstream)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{upstream_port}/healthz"), "the demo upstream", 30, upstream)
     except BaseException:
