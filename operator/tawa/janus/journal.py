@@ -28,7 +28,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
     key TEXT PRIMARY KEY, org TEXT NOT NULL, hold TEXT, provider TEXT NOT NULL, tokens INTEGER NOT NULL,
     service TEXT NOT NULL, route TEXT NOT NULL, method TEXT NOT NULL, request_id TEXT NOT NULL
-)
+) WITHOUT ROWID
 """
 _COLUMNS = "key, org, hold, provider, tokens, service, route, method, request_id"
 
@@ -42,6 +42,7 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA page_size=1024")  # a commit writes whole pages: keep them small
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute(SCHEMA)
