@@ -61,7 +61,9 @@ class JanusSettings(BaseSettings):
     hold_chunk: int = Field(100, ge=1, description="first hold taken for an org, in tokens")
     hold_chunk_max: int = Field(5000, ge=1, description="largest hold taken for an org, in tokens")
     hold_idle: float = Field(30.0, gt=0, description="seconds an unused hold is kept before it is released")
-    settle_interval: float = Field(0.05, gt=0, description="seconds between settlement batches")
+    # Charges wait in the journal meanwhile, so a longer interval risks nothing on a crash;
+    # it only delays gas events and makes batches larger (cheaper per charge).
+    settle_interval: float = Field(0.1, gt=0, description="seconds between settlement batches")
     # Bounded so that building or reading one batch never holds the event loop for long.
     settle_batch: int = Field(250, ge=1, le=1000)
     grants_ttl: float = Field(30.0, ge=0, description="seconds bill grants are cached")
