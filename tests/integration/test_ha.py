@@ -122,6 +122,17 @@ def tier_of(kube: KubeCluster, ns: str, name: str) -> str | None:
     return (dep.spec.template.metadata.labels or {}).get("tawa.insureco.io/tier") if dep else None
 
 
+def ready_or_explain(kube: KubeCluster, ns: str, name: str, pods: int, timeout: float = 60) -> None:
+    """Wait for the Component to report `pods` ready; on timeout show both objects' status."""
+    deadline = time.monotonic() + timeout
+    while (kube.component(ns, name).get("status") or {}).get("readyReplicas") != pods:
+        if time.monotonic() > deadline:
+            dep = kube.deployment(ns, name)
+            raise AssertionError(f"{pods} ready pods not reported after {timeout}s; Deployment status "
+                                 f"{dep.status if dep else None}; Component status {kube.component(ns, name).get('status')}")
+        time.sleep(0.5)
+
+
 @pytest.mark.cluster
 def test_two_operators_through_a_tier_change_a_closed_gate_and_a_purchase_roll_out_once_each(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
@@ -131,8 +142,7 @@ def test_two_operators_through_a_tier_change_a_closed_gate_and_a_purchase_roll_o
     ns = namespace("ha")
     comp = component_manifest("app", ns, org, tier="nano")
     kube_cluster.apply_component(comp)
-    eventually(lambda: kube_cluster.component(ns, "app").get("status", {}).get("readyReplicas") == 1,
-               what="nano running")
+    ready_or_explain(kube_cluster, ns, "app", 1)
     first = kube_cluster.deployment(ns, "app").metadata.generation
     with GenerationWatch(kube_cluster, ns, "app") as watch:
         comp["metadata"]["annotations"]["insureco.io/pod-tier"] = "small"
@@ -149,8 +159,7 @@ def test_two_operators_through_a_tier_change_a_closed_gate_and_a_purchase_roll_o
 
         wallet.client.purchase(org, 1_000)  # no re-apply: the gate reopens by itself
         eventually(lambda: tier_of(kube_cluster, ns, "app") == "medium", timeout=30, what="medium rolled out")
-        eventually(lambda: kube_cluster.component(ns, "app").get("status", {}).get("readyReplicas") == 1,
-                   what="medium pods ready")
+        ready_or_explain(kube_cluster, ns, "app", 1)
         time.sleep(5)  # both replicas keep reconciling and charging: nothing may move now
     generations = [first, *(g for g in watch.distinct() if g != first)]
     assert generations == [first, first + 1, first + 2], \
