@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from tawa.catalog.env import container_env
@@ -75,6 +77,21 @@ def deployment(
             },
         },
     }
+
+
+APPLIED_HASH = "tawa.insureco.io/applied-hash"
+
+
+def stamp(objects: list[dict[str, Any]]) -> str:
+    """A hash of everything a reconcile applies, kept on the Deployment: an equal
+    hash means there is nothing to apply."""
+    digest = hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()[:16]
+    objects[-1]["metadata"].setdefault("annotations", {})[APPLIED_HASH] = digest
+    return digest
+
+
+def applied_hash(deployment_obj: dict[str, Any]) -> str | None:
+    return ((deployment_obj.get("metadata") or {}).get("annotations") or {}).get(APPLIED_HASH)
 
 
 def rollout_fields(deployment_obj: dict[str, Any] | None) -> tuple[Any, ...] | None:

@@ -39,12 +39,22 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 64  # handlers mostly wait on the API server and the wallet
 
 
+def _shown(status: dict[str, Any], conditions: list[dict[str, Any]], fields: dict[str, Any]) -> bool:
+    shown = {c["type"]: c for c in status.get("conditions", [])}
+    return all(status.get(k) == v for k, v in fields.items()) and all(
+        {k: shown.get(c["type"], {}).get(k) for k in ("status", "reason", "message", "observedGeneration")}
+        == {k: c.get(k) for k in ("status", "reason", "message", "observedGeneration")} for c in conditions)
+
+
 def write_status(body: kopf.Body, manager: str, conditions: list[Condition], observed_generation: int | None,
                  **fields: Any) -> None:
-    """Apply this writer's conditions and fields; lastTransitionTime moves only on a flip."""
+    """Apply this writer's conditions and fields; lastTransitionTime moves only on a flip.
+    Nothing is sent when the status already shows exactly this."""
     current = body.status.get("conditions", [])
     mine = {c.type for c in conditions}
     merged = [c for c in merge_conditions(current, conditions, observed_generation) if c["type"] in mine]
+    if _shown(dict(body.status), merged, fields):
+        return
     kubeapi.apply_component_status(body.metadata["name"], body.metadata.namespace, manager,
                                     {"conditions": merged, **fields})
 
@@ -117,9 +127,10 @@ def _desired(component: Component, body: kopf.Body,
 
 @kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})
 def owned_deployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Any]:
-    """What each owned Deployment runs, from the watch: no GET per reconcile. A stale
-    entry only ever costs an extra gate check, never a skipped one."""
-    return {(namespace, name): children.rollout_fields(dict(body))}
+    """What each owned Deployment runs and the hash of what was applied, from the
+    watch: no GET per reconcile. A stale entry only ever costs an extra gate check
+    or an extra apply, never a skipped one."""
+    return {(namespace, name): (children.rollout_fields(dict(body)), children.applied_hash(dict(body)))}
 
 
 @kopf.on.resume(*RESOURCE)
@@ -133,8 +144,10 @@ def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, T
         _reconciled(body, generation, valid)
         return  # nothing half-applied: the existing Deployment stays as it is
     fields = {"tier": component.tier.name, "tokensPerHour": component.tier.tokens_per_hour * component.spec.replicas}
-    existing = next(iter(owned_deployments.get((body.metadata.namespace, component.name), [])), None)
+    existing, existing_hash = next(iter(owned_deployments.get((body.metadata.namespace, component.name), [])),
+                                   (None, None))
     others, deployment = _desired(component, body, components_by_name)
+    digest = children.stamp([*others, deployment])
     updates = [valid]
     if existing != children.rollout_fields(deployment):
         verdict = _gate_verdict(component, body)
@@ -142,8 +155,9 @@ def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, T
         if not verdict.status:
             _reconciled(body, generation, *updates, **fields)
             raise kopf.TemporaryError(verdict.message, delay=gate.retry_delay(retry, SETTINGS.gate_retry_max))
-    for obj in (*others, deployment):
-        kubeapi.apply(obj)
+    if digest != existing_hash:  # a re-run on an unchanged spec applies nothing
+        for obj in (*others, deployment):
+            kubeapi.apply(obj)
     _reconciled(body, generation, *updates, **fields)
     kopf.info(body, reason="Applied", message=f"Deployment {component.name} applied "
               f"({component.spec.replicas} × {component.tier.name}, image {component.spec.image})")
