@@ -67,8 +67,8 @@ def count_ready(custom: client.CustomObjectsApi) -> int:
 
 def hosting_charges(db: Path, bucket: str) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return conn.execute("SELECT count(*) FROM gas_events WHERE kind = 'hosting' AND details LIKE ?",
-                            (f'%"hour": "{bucket}"%',)).fetchone()[0]
+        return conn.execute("SELECT count(*) FROM gas_events WHERE kind = 'hosting' "
+                            "AND json_extract(details, '$.hour') = ?", (bucket,)).fetchone()[0]
 
 
 def audited_requests(plane_log: Path) -> int:

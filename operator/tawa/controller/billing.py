@@ -28,7 +28,7 @@ from tawa.controller.handlers import RESOURCE, SETTINGS, wallet_client, write_st
 from tawa.wallet.client import IdempotencyConflict, InsufficientGas, WalletNotFound, WalletUnavailable, wallet_id
 
 BILLING_MANAGER = "tawa-operator-billing"
-CHARGE_CONCURRENCY = 16
+CHARGE_CONCURRENCY = 64
 POLL_SECONDS = 2.0
 _slots: asyncio.Semaphore | None = None
 
@@ -122,9 +122,9 @@ async def hosting_daemon(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any)
         due = hosting.buckets_due(last, time.time(), SETTINGS.hosting_period, SETTINGS.catch_up_buckets) \
             if component else []
         if component and due:
-            async with _slots:
+            async with _slots:  # the wallet call only: it group-commits concurrent charges
                 outcome = await asyncio.to_thread(charge_buckets, component, body.metadata.uid,
                                                   body.metadata.namespace, ready, due)
-                last = outcome.last_paid() or last
-                await asyncio.to_thread(_record, component, body, ready, outcome, last)
+            last = outcome.last_paid() or last
+            await asyncio.to_thread(_record, component, body, ready, outcome, last)
         await stopped.wait(_sleep_seconds(time.time()))

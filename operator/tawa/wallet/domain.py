@@ -468,9 +468,17 @@ class Book:
                                                          Entry(account_id(wid, "intro"), wid, "intro", INTRO_GRANT)])
         return Outcome(201, wallet_view(w))
 
+    @staticmethod
+    def _room_for(w: WalletState, tokens: int) -> None:
+        """No balance may pass the largest integer every JSON reader keeps exact."""
+        if w.total + tokens > MAX_TOKENS:
+            raise Refusal(422, "BALANCE_LIMIT", f"tokens: {tokens:,} would take {w.id} past {MAX_TOKENS:,} tokens, "
+                          "the most a wallet may hold; credit less", "tokens", limit=MAX_TOKENS, total=w.total)
+
     def _do_purchase(self, cmd: Purchase) -> Outcome:
         tokens = check_amount(cmd.tokens)
         w = self.wallet(cmd.wallet)
+        self._room_for(w, tokens)
         txn = self._txn(TxType.PURCHASE, w.id, tokens, [
             Entry(PLATFORM_PURCHASES, None, None, -tokens), Entry(account_id(w.id, "purchased"), w.id, "purchased",
                                                                   tokens)])
@@ -541,6 +549,7 @@ class Book:
             raise Refusal(422, "HOLD_EXCEEDED", f"tokens: {tokens} is more than the {h.remaining} left on hold "
                           f"{h.id}; settle at most what is held", "tokens", hold=h.id, remaining=h.remaining)
         caller = self.wallets[h.wallet]
+        self._room_for(provider, tokens)
         h.remaining -= tokens
         h.settled += tokens
         self._change_held(h, -tokens)

@@ -216,9 +216,11 @@ class Store:
 
     def _run_group(self, group: list[_Pending]) -> None:
         items = [item for p in group for item in p.items]
-        busy = set().union(*(p.busy for p in group))
+        # Busy is per request: a copy that found its key running answers 409, while the
+        # request that claimed that key — perhaps in this very group — applies it.
+        found_busy = [key in p.busy for p in group for key, _ in p.items]
         try:
-            outcomes = self._transact(lambda conn: self._apply_in(conn, items, busy))
+            outcomes = self._transact(lambda conn: self._apply_in(conn, items, found_busy))
         except Exception as exc:  # every request in the group failed with the transaction
             for p in group:
                 p.error = exc
@@ -230,16 +232,18 @@ class Store:
             start += len(p.items)
             p.finished.set()
 
-    def _apply_in(self, conn: Connection, items: Sequence[tuple[str, d.Command]], busy: set[str]) -> list[d.Outcome]:
+    def _apply_in(self, conn: Connection, items: Sequence[tuple[str, d.Command]],
+                  found_busy: Sequence[bool]) -> list[d.Outcome]:
         now = self.clock()
-        stored = self._stored(conn, [k for k, _ in items if k not in busy])
-        todo = [c for k, c in items if k not in busy and k not in stored]
+        live = [(k, c) for (k, c), busy in zip(items, found_busy) if not busy]
+        stored = self._stored(conn, [k for k, _ in live])
+        todo = [c for k, c in live if k not in stored]
         book = self._load(conn, now, todo)
         book.expire_due()
         outcomes: list[d.Outcome] = []
         fresh: dict[str, d.Stored] = {}
-        for key, cmd in items:
-            if key in busy:
+        for (key, cmd), busy in zip(items, found_busy):
+            if busy:
                 outcomes.append(d.in_flight(key))
                 continue
             fp = cmd.fingerprint()
