@@ -123,7 +123,8 @@ class Stack:
     namespaces: list[str]
     hosting_period: float
     plane: Any = None
-    operators: list[Process] = field(default_factory=list)
+    operators: list[Process] = field(default_factory=list)  # started on the main thread only
+    verbose: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ----- the operator (namespaced to the soak's namespaces, so an existing cluster's other tenants are left alone)
@@ -134,6 +135,8 @@ class Stack:
                 "--liveness", f"http://127.0.0.1:{free_port()}/healthz"]
         for ns in self.namespaces:
             argv += ["--namespace", ns]
+        if self.verbose:
+            argv.append("--verbose")
         proc = Process(f"operator-{n}", argv, self.workdir / "logs" / f"operator-{n}.log", env=self.operator_env)
         self.operators.append(proc.start())
         return proc
@@ -177,6 +180,14 @@ class Stack:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
             return int(db.execute("SELECT count(*) FROM usage WHERE state='pending'").fetchone()[0])
 
+    def janus_journal_left(self) -> int:
+        """Charges answered but not settled nor spooled: a graceful stop must leave none."""
+        total = 0
+        for path in (self.janus.directory / "data").glob("janus-journal-*.db"):
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+                total += int(db.execute("SELECT count(*) FROM charges").fetchone()[0])
+        return total
+
     def janus_spool_rejected(self) -> list[tuple[str, str]]:
         path = self.janus.directory / "data" / "janus-spool.db"
         if not path.exists():
@@ -200,7 +211,8 @@ class Stack:
                     pass
 
 
-def start_stack(workdir: Path, kubeconfig: str | None, hosting_period: float, run_id: str) -> Stack:
+def start_stack(workdir: Path, kubeconfig: str | None, hosting_period: float, run_id: str,
+                verbose: bool = False) -> Stack:
     plane = None
     if kubeconfig is None:
         log("starting the local control plane")
@@ -215,9 +227,9 @@ def start_stack(workdir: Path, kubeconfig: str | None, hosting_period: float, ru
     docs = [component_doc(SERVICE, PROVIDER, upstream.url, ROUTES, namespace=f"{SERVICE}-prod")]
     janus = start_janus(workdir / "janus", wallet.url, wallet.token, docs,
                         {**TEST_ENV, "TAWA_JANUS_HOLD_TTL": str(HOLD_TTL), "TAWA_JANUS_HOLD_IDLE": "3"})
-    env = operator_env(kube, wallet.url, wallet.token, TAWA_HOSTING_PERIOD=str(hosting_period),
+    env = operator_env(kube, wallet.url, wallet.token, TAWA_HOSTING_PERIOD=str(hosting_period), PYTHONFAULTHANDLER="1",
                        TAWA_GATE_RETRY_MAX="2")
-    stack = Stack(workdir, kube, wallet, upstream, janus, env, namespaces, hosting_period, plane)
+    stack = Stack(workdir, kube, wallet, upstream, janus, env, namespaces, hosting_period, plane, verbose=verbose)
     stack.start_operator()
     return stack
 
@@ -365,7 +377,12 @@ class Churn:
 
 
 class Chaos:
-    """kill -9 one of operator, Janus, wallet at a random moment; restart it after a random outage."""
+    """kill -9 one of operator, Janus, wallet at a random moment; restart it after a random outage.
+
+    Runs on the main thread: processes are started with PR_SET_PDEATHSIG, which Linux ties to
+    the *thread* that forked them, so a restart made from a helper thread would be killed the
+    moment that thread ends.
+    """
 
     TARGETS = ("operator", "janus", "wallet")
 
@@ -374,37 +391,33 @@ class Chaos:
         self.kills: Counter[str] = Counter()
         self.timeline: list[tuple[float, str, str]] = []
         self.errors: list[str] = []
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _targets(self) -> Iterator[str]:
         """Every target once per round, in a random order: even a short run crashes all three."""
         while True:
             yield from self.rng.sample(self.TARGETS, len(self.TARGETS))
 
-    def _run(self) -> None:
+    def run_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
         targets = self._targets()
-        while not self.stop_event.wait(self.rng.uniform(*self.every)):
+        while True:
+            pause = self.rng.uniform(*self.every)
+            if time.monotonic() + pause >= deadline:
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                return
+            time.sleep(pause)
             target = next(targets)
             try:
                 self.stack.kill(target)
                 self.kills[target] += 1
                 self.timeline.append((time.time(), "kill", target))
                 log(f"kill -9 {target}")
-                self.stop_event.wait(self.rng.uniform(*self.outage))
+                time.sleep(min(self.rng.uniform(*self.outage), max(0.0, deadline - time.monotonic())))
                 self.stack.start(target)
                 self.timeline.append((time.time(), "start", target))
             except Exception as exc:  # noqa: BLE001
                 self.errors.append(f"{target}: {exc!r}")
                 log(f"restart of {target} failed: {exc!r}")
-
-    def start(self) -> Chaos:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.thread.join(120)
 
 
 # --------------------------------------------------------------------------- the audit
@@ -632,7 +645,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="tawa-soak-"))
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    stack = start_stack(workdir, args.kubeconfig, args.hosting_period, run_id)
+    stack = start_stack(workdir, args.kubeconfig, args.hosting_period, run_id, args.verbose)
     figures: dict[str, Any] = {"seconds": args.seconds, "seed": args.seed, "hosting_period": args.hosting_period}
     problems: dict[str, list[str]] = {}
     try:
@@ -647,11 +660,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         traffic = Traffic(stack, threads=3, pause=0.01, rng=rng).start()
         chaos = Chaos(stack, random.Random(rng.random()), every=(2.0, 5.0), outage=(0.5, 2.5))
         time.sleep(min(8.0, args.seconds / 4))  # the first Components get going before the first crash
-        chaos.start()
-        time.sleep(max(0.0, args.seconds - min(8.0, args.seconds / 4)))
+        chaos.run_for(max(0.0, args.seconds - min(8.0, args.seconds / 4)))
 
         log("chaos over: restarting whatever is down, stopping the load")
-        chaos.stop()
         for name in Chaos.TARGETS:
             retry(f"restart {name}", lambda n=name: stack.start(n))
         churn.stop()
@@ -666,11 +677,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         drained, pending = eventually(lambda: ((n := stack.janus_spool_pending()) == 0, n), 60)
         if not drained:
             problems.setdefault("calls", []).append(f"Janus's spool still holds {pending} charges after 60s")
+        for name in Chaos.TARGETS:
+            if not stack.alive(name):
+                problems.setdefault("run", []).append(f"{name} died on its own after the chaos")
         rejected = stack.janus_spool_rejected()
         if rejected:
             problems.setdefault("calls", []).append(f"the wallet refused spooled charges for good: {rejected[:3]}")
         stack.janus.stop()
         janus_stopped = time.monotonic()
+        left = stack.janus_journal_left()
+        if left:
+            problems.setdefault("calls", []).append(f"{left} charges left in Janus's journal after a graceful stop")
 
         log("checking that every Component converged")
         comp_figures, comp_problems = audit_components(stack, churn, timeout=90)
@@ -726,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", default=None, help="use this cluster instead of starting one")
     parser.add_argument("--workdir", default=None, help="keep state and logs here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory even when all is well")
+    parser.add_argument("--verbose", action="store_true", help="the operator logs every handler run")
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = random.randrange(1_000_000)

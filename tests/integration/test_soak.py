@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,9 @@ def test_soak_never_charges_a_call_twice_nor_a_failed_or_free_one(soak: dict[str
     assert soak["double_charges"] == 0, explain(soak, "calls")
     assert soak["charged_non_2xx_or_free"] == 0, explain(soak, "calls")
     assert soak["phantom_charges"] == 0, explain(soak, "calls")
-    # Charges lost to a Janus kill -9 are pinned down by the xfail test below; every other
-    # delivered 2xx was charged exactly once.
-    assert soak["charged_once"] + soak["lost_charges"] == soak["delivered_2xx"], explain(soak, "calls")
-    others = [p for p in soak["problems"].get("calls", []) if "was never charged" not in p]
-    assert not others, explain(soak, "calls")
+    assert soak["lost_charges"] == 0, explain(soak, "calls")
+    assert soak["charged_once"] == soak["delivered_2xx"], explain(soak, "calls")
+    assert soak["checks"]["calls"], explain(soak, "calls")
 
 
 @pytest.mark.cluster
@@ -85,14 +84,12 @@ def test_soak_components_converge_and_every_bucket_is_charged_once_without_gaps(
     assert soak["hosting_gaps"] == 0 and soak["hosting_charges"] > soak["components"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Janus answers a 2xx after queueing its settlement in memory only (Meter.charge appends to "
-    "Meter._queue; the flusher sends it to the wallet every TAWA_JANUS_SETTLE_INTERVAL): a kill -9 "
-    "in that window loses the charge for good — the caller got the answer, the hold expires, the "
-    "provider is never paid. The soak sees a few per Janus kill under load (lost_charges)."))
 def test_a_janus_kill_right_after_a_2xx_still_charges_it(
         wallet: WalletServer, janus_factory: Callable[..., JanusProcess]) -> None:
-    # A long settle interval widens the window that exists at any interval (50 ms by default).
+    """A 2xx's charge is on disk before the caller sees the answer: a kill -9 before the next
+    settlement batch loses nothing (found by the soak: 20 charges lost over 12 Janus kills before
+    Janus journalled charges)."""
+    # A long settle interval widens the window between the answer and the wallet.
     janus = janus_factory(env={"TAWA_JANUS_SETTLE_INTERVAL": "5"})
     wallet.client.create_wallet("insureco")
     wallet.client.create_wallet("acme")
@@ -106,3 +103,27 @@ def test_a_janus_kill_right_after_a_2xx_still_charges_it(
                timeout=12, interval=0.5, what="the delivered 2xx to be charged")
     charged = [e for e in all_gas_events(wallet.client, org="acme") if e.request_id == request_id]
     assert len(charged) == 1 and charged[0].tokens == 5
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tawa.devcluster.processes.Process starts children with prctl(PR_SET_PDEATHSIG, SIGKILL); Linux "
+    "sends that signal when the *thread* that forked the child exits, not the process. A server "
+    "(re)started from a helper thread — a chaos thread restarting Janus or the operator, a test "
+    "starting one in a ThreadPoolExecutor — is SIGKILLed silently when that thread ends (the soak saw "
+    "Janus and the operator die with -9 right after its chaos thread stopped). Fork from a thread that "
+    "lives as long as the process, or check os.getppid() in the child instead."))
+def test_a_process_started_from_a_helper_thread_outlives_the_thread(tmp_path: Path) -> None:
+    import threading
+
+    from tawa.devcluster.processes import Process
+
+    started: list[Process] = []
+    thread = threading.Thread(target=lambda: started.append(
+        Process("sleeper", [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "sleeper.log").start()))
+    thread.start()
+    thread.join()
+    time.sleep(1.0)
+    try:
+        assert started[0].alive(), f"killed with {started[0].popen.returncode} when its starting thread ended"
+    finally:
+        started[0].kill()
