@@ -117,3 +117,19 @@ def test_short_balance_sets_gas_exhausted_until_a_purchase_pays_the_missed_hours
     events = hosting_events(wallet, org, f"{ns}/app")
     assert len(events) >= paid_before + 2, [(e.details["hour"], e.tokens) for e in events]
     assert_one_charge_per_bucket(events, 2.0)  # the unpaid hours were charged after all, none twice
+
+
+def test_a_deleted_component_is_charged_no_more(
+        kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
+        operator: Callable[..., OperatorProcess]) -> None:
+    operator(hosting_period="2")
+    ns = namespace("app")
+    kube_cluster.apply_component(component_manifest("app", ns, org))
+    ready(kube_cluster, ns, "app", 1)
+    eventually(lambda: len(hosting_events(wallet, org, f"{ns}/app")) >= 2, timeout=30, what="two charges")
+    kube_cluster.custom.delete_namespaced_custom_object("tawa.insureco.io", "v1", ns, "components", "app")
+    eventually(lambda: kube_cluster.deployment(ns, "app") is None, timeout=60, what="the Deployment to go")
+    charged = len(hosting_events(wallet, org, f"{ns}/app"))
+    time.sleep(6)  # three more buckets
+    # The bucket running at deletion was paid at its start; nothing after it is charged.
+    assert len(hosting_events(wallet, org, f"{ns}/app")) == charged

@@ -109,6 +109,20 @@ def _rolled_out(api: Any, namespace: str, name: str, replicas: int) -> tuple[boo
     return done, f"rolling out: {updated}/{replicas} updated, {available}/{replicas} available"
 
 
+def _covered_now(obj: dict[str, Any]) -> bool:
+    """Whether the wallet covers the reserve now, although the gate still says no:
+    tokens bought since the operator's last check reopen it at its next retry."""
+    from tawa.wallet.client import WalletError
+
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    try:
+        with _wallet_client() as wallet:
+            return bool(wallet.check_reserve(spec["owner"], status.get("tier", "nano"),
+                                             int(spec.get("replicas", 1))).ok)
+    except (WalletError, KeyError):
+        return False
+
+
 def _outcome(api: Any, obj: dict[str, Any], generation: int, replicas: int) -> tuple[int | None, str]:
     """(exit code or None while waiting, what to show)."""
     valid = _condition(obj, "Valid")
@@ -118,6 +132,8 @@ def _outcome(api: Any, obj: dict[str, Any], generation: int, replicas: int) -> t
         return EXIT_BAD_INPUT, valid["message"]
     gate = _condition(obj, "DeployGate")
     if gate.get("status") == "False" and gate.get("reason") in CLOSED_REASONS:
+        if gate["reason"] == "InsufficientReserve" and _covered_now(obj):
+            return None, "the wallet covers the reserve now; waiting for the operator to reopen the gate"
         return EXIT_REFUSED, f"{gate['reason']}: {gate['message']}"
     done, progress = _rolled_out(api, obj["metadata"]["namespace"], obj["metadata"]["name"], replicas)
     return (0, progress) if done else (None, progress)

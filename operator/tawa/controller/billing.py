@@ -1,11 +1,12 @@
-"""Hourly hosting gas: one kopf daemon per Component.
+"""Hourly hosting gas: one loop for the whole operator.
 
-Each daemon wakes at every bucket boundary (and briefly between them, to catch
+The loop wakes at every bucket boundary (and briefly between them, to catch
 pods that become Ready mid-bucket) and charges the buckets due for the pods
-Ready now. It reads readiness from the Component's status, which the
-Deployment watcher keeps current, so a Component with nothing due costs no API
-call at all; with 1,000 Components a bucket is charged for all of them in one
-burst of wallet calls, `CHARGE_CONCURRENCY` at a time.
+Ready now, reading readiness from each Component's status, which the
+Deployment watcher keeps current: a Component with nothing due costs no API
+call, and with 1,000 Components a bucket is charged for all of them in one
+burst of wallet calls, `CHARGE_CONCURRENCY` at a time (a per-Component kopf
+daemon costs far more memory and wake-ups for the same work).
 
 Exactly once: the wallet's idempotency key `hosting/{uid}/{bucket}` is the
 guard (restarts, retries, two replicas); status.lastChargedHour is a hint.
@@ -14,6 +15,7 @@ guard (restarts, retries, two replicas); status.lastChargedHour is a hint.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +31,8 @@ from tawa.wallet.client import IdempotencyConflict, InsufficientGas, WalletNotFo
 
 BILLING_MANAGER = "tawa-operator-billing"
 CHARGE_CONCURRENCY = 64
+log = logging.getLogger("tawa.hosting")
 POLL_SECONDS = 2.0
-_slots: asyncio.Semaphore | None = None
 
 
 @dataclass
@@ -110,21 +112,77 @@ def _valid(body: kopf.Body) -> Component | None:
         return None
 
 
-@kopf.daemon(*RESOURCE, cancellation_timeout=10.0)
-async def hosting_daemon(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
-    """Charge each bucket not charged yet, for the pods Ready now (body is kopf's live view)."""
-    global _slots
-    _slots = _slots or asyncio.Semaphore(CHARGE_CONCURRENCY)
-    last: str | None = body.status.get("lastChargedHour")
-    while not stopped:
-        ready = int(body.status.get("readyReplicas") or 0)
-        component = _valid(body) if ready else None
-        due = hosting.buckets_due(last, time.time(), SETTINGS.hosting_period, SETTINGS.catch_up_buckets) \
-            if component else []
-        if component and due:
-            async with _slots:  # the wallet call only: it group-commits concurrent charges
-                outcome = await asyncio.to_thread(charge_buckets, component, body.metadata.uid,
-                                                  body.metadata.namespace, ready, due)
-            last = outcome.last_paid() or last
-            await asyncio.to_thread(_record, component, body, ready, outcome, last)
-        await stopped.wait(_sleep_seconds(time.time()))
+# The latest body of every Component, by uid, and the last bucket charged for it
+# in this process (status.lastChargedHour may lag behind our own writes).
+_components: dict[str, dict[str, Any]] = {}
+_last_charged: dict[str, str | None] = {}
+
+
+@kopf.on.event(*RESOURCE)
+async def track_component(body: kopf.Body, type: str | None, **_: Any) -> None:
+    if not _tasks:
+        # Started from a resource handler, whose context lets the loop post Events.
+        _tasks.append(asyncio.create_task(hosting_loop(_stop), name="hosting"))
+    uid = body.metadata.uid
+    if type == "DELETED":  # a deleted Component is not charged again
+        _components.pop(uid, None)
+        _last_charged.pop(uid, None)
+        return
+    _components[uid] = dict(body)
+    _last_charged.setdefault(uid, body.status.get("lastChargedHour"))
+
+
+async def _charge_one(uid: str, raw: dict[str, Any], due: list[str], slots: asyncio.Semaphore) -> None:
+    body = kopf.Body(raw)
+    component = _valid(body)
+    ready = int(body.status.get("readyReplicas") or 0)
+    if component is None or not ready:
+        return
+    async with slots:  # the wallet call only: it group-commits concurrent charges
+        outcome = await asyncio.to_thread(charge_buckets, component, uid, body.metadata.namespace, ready, due)
+    last = outcome.last_paid() or _last_charged.get(uid)
+    if uid in _components:
+        _last_charged[uid] = last
+    await asyncio.to_thread(_record, component, body, ready, outcome, last)
+
+
+def due_now(now: float) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """Every Component with Ready pods and buckets not charged yet."""
+    work = []
+    for uid, raw in list(_components.items()):
+        if int(((raw.get("status") or {}).get("readyReplicas")) or 0) <= 0:
+            continue
+        due = hosting.buckets_due(_last_charged.get(uid), now, SETTINGS.hosting_period, SETTINGS.catch_up_buckets)
+        if due:
+            work.append((uid, raw, due))
+    return work
+
+
+async def hosting_loop(stopped: asyncio.Event) -> None:
+    """One loop for all Components: at each bucket boundary (and briefly between
+    them, for pods that become Ready mid-bucket) charge whatever is due."""
+    slots = asyncio.Semaphore(CHARGE_CONCURRENCY)
+    while not stopped.is_set():
+        work = due_now(time.time())
+        if work:
+            results = await asyncio.gather(*(_charge_one(uid, raw, due, slots) for uid, raw, due in work),
+                                           return_exceptions=True)
+            for failure in (r for r in results if isinstance(r, Exception)):
+                log.warning("hosting charge failed and will be retried: %r", failure)
+        try:
+            await asyncio.wait_for(stopped.wait(), _sleep_seconds(time.time()))
+        except TimeoutError:
+            pass
+
+
+_stop = asyncio.Event()
+
+
+@kopf.on.cleanup()
+async def stop_hosting(**_: Any) -> None:
+    _stop.set()
+    await asyncio.gather(*_tasks, return_exceptions=True)
+    _tasks.clear()
+
+
+_tasks: list[asyncio.Task[None]] = []
