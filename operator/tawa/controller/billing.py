@@ -50,23 +50,23 @@ class Outcome:
 def charge_buckets(component: Component, uid: str, namespace: str, ready: int, due: list[str]) -> Outcome:
     tokens = component.tier.tokens_per_hour * ready
     outcome = Outcome()
-    with wallet_client() as client:
-        for bucket in due:
-            try:
-                charge = client.hosting_charge(
-                    wallet_id(component.spec.owner), f"{namespace}/{component.name}", bucket, tokens,
-                    tier=component.tier.name, pods=ready, service=component.name,
-                    idempotency_key=hosting.idempotency_key(uid, bucket))
-                metrics.runway_hours.labels(component.spec.owner).set(charge.wallet.available.hosting / tokens)
-            except IdempotencyConflict:
-                pass  # another replica charged this bucket, with its own pod count: charged once
-            except InsufficientGas:
-                outcome.unpaid.append(bucket)
-                continue
-            except (WalletUnavailable, WalletNotFound) as exc:
-                outcome.deferred = f"hosting charge for {bucket} deferred: {exc}"
-                break
-            outcome.charged.append(bucket)
+    client = wallet_client()
+    for bucket in due:
+        try:
+            charge = client.hosting_charge(
+                wallet_id(component.spec.owner), f"{namespace}/{component.name}", bucket, tokens,
+                tier=component.tier.name, pods=ready, service=component.name,
+                idempotency_key=hosting.idempotency_key(uid, bucket))
+            metrics.runway_hours.labels(component.spec.owner).set(charge.wallet.available.hosting / tokens)
+        except IdempotencyConflict:
+            pass  # another replica charged this bucket, with its own pod count: charged once
+        except InsufficientGas:
+            outcome.unpaid.append(bucket)
+            continue
+        except (WalletUnavailable, WalletNotFound) as exc:
+            outcome.deferred = f"hosting charge for {bucket} deferred: {exc}"
+            break
+        outcome.charged.append(bucket)
     return outcome
 
 

@@ -34,9 +34,10 @@ def merge_conditions(
             "status": status,
             "reason": update.reason,
             "message": update.message,
-            "observedGeneration": generation,
             "lastTransitionTime": now_iso() if changed else previous.get("lastTransitionTime", now_iso()),
         }
+        if generation is not None:  # unknown before the first reconcile has been recorded
+            merged[update.type]["observedGeneration"] = generation
     return list(merged.values())
 
 

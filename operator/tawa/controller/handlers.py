@@ -5,6 +5,7 @@ modules beside this one."""
 from __future__ import annotations
 
 import logging
+from functools import cache
 from typing import Any
 
 import kopf
@@ -25,7 +26,9 @@ RESOURCE = (API_GROUP, "v1", PLURAL)
 MISSING_IMAGE = Problem("spec.image", "is required to run pods: set it with `tawa deploy --image IMG`")
 
 
+@cache
 def wallet_client() -> WalletClient:
+    """One client for the process: it is thread-safe, and keeps its connections."""
     return WalletClient(SETTINGS.wallet_url, SETTINGS.wallet_token, timeout=5.0)
 
 
@@ -97,8 +100,7 @@ def _gate_verdict(component: Component, body: kopf.Body) -> Condition:
     """Ask the wallet whether the owner covers the reserve; warn once per new closed verdict."""
     wallet = wallet_id(component.spec.owner)
     try:
-        with wallet_client() as client:
-            check = client.check_reserve(wallet, component.tier.name, component.spec.replicas)
+        check = wallet_client().check_reserve(wallet, component.tier.name, component.spec.replicas)
     except WalletNotFound:
         verdict = gate.wallet_not_found(component, wallet)
     except WalletUnavailable as exc:
