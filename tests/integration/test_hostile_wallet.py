@@ -90,14 +90,9 @@ def test_the_largest_amount_is_taken_and_every_figure_stays_an_exact_integer(wal
     assert wallet.client.integrity().ok
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "The wallet caps each amount at 2**53 but not the balances they add up to: two purchases of "
-    "2**53 give purchased = 2**54 (and intro + 2**53 already passes 2**53), figures no JSON reader "
-    "keeps exact. Past 2**63 SQLite silently stores the balances as REAL (GET /v1/wallets answers "
-    "9.277e+18) and /v1/admin/integrity answers 503 'integer overflow' for good (seen after 1,025 "
-    "purchases of 2**53). A purchase or earning that would take a balance past 2**53 must be refused "
-    "(422 naming tokens)."))
 def test_no_balance_ever_passes_the_largest_exact_json_integer(wallet: WalletServer) -> None:
+    """Found here: balances used to add up past 2**53 (and past 2**63 SQLite stored them as REAL
+    and the integrity check answered 503 for good)."""
     org = f"edge-{uuid.uuid4().hex[:6]}"
     wallet.client.create_wallet(org)
     answers = [post(wallet, f"/v1/wallets/wallet-{org}/purchases", '{"tokens": %d}' % MAX_TOKENS).status_code
@@ -211,8 +206,7 @@ def test_two_thousand_batch_keys_sent_three_times_at_once_hold_and_settle_once_e
             if r["status"] == 201:
                 by_key[r["key"]].add(r["body"]["id"])
     assert all(len(ids) == 1 for ids in by_key.values())  # every copy of a key got the same hold
-    # Keys whose every copy answered 409 are sent once more, as a client retries an in-flight
-    # answer (see the xfail test below for why there are any).
+    # Keys whose every copy answered 409 are sent once more, as a client retries an in-flight answer.
     missing = [h for h in holds if h["key"] not in by_key]
     if missing:
         again = asyncio.run(_send_batches_at_once(wallet, "/v1/holds/batch", [missing], copies=1))
@@ -235,13 +229,9 @@ def test_two_thousand_batch_keys_sent_three_times_at_once_hold_and_settle_once_e
     assert integrity.ok, integrity.problems
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Store.apply's group commit merges the requests queued behind a running transaction and "
-    "takes the union of their busy keys (_run_group: busy = set().union(*(p.busy ...))). When the "
-    "copy that claimed a key lands in the same group as copies that found it busy, the claimer's "
-    "own items count as busy too: every copy answers 409 IDEMPOTENCY_IN_FLIGHT and nobody applies "
-    "the command. Busy must stay per request (only the items of the request that found them busy)."))
 def test_of_concurrent_copies_of_a_key_one_is_applied(wallet: WalletServer) -> None:
+    """Found here: a group commit took the union of its requests' busy keys, so when the copy that
+    claimed a key shared a group with copies that found it busy, all answered 409 and none applied it."""
     org = f"flight-{uuid.uuid4().hex[:6]}"
     wallet.client.create_wallet(org)
     wallet.client.purchase(org, 100_000)
