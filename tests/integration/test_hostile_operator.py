@@ -182,12 +182,6 @@ def test_a_megabyte_string_is_refused_or_reconciled_and_never_stalls_the_operato
     assert all(p.alive() for p in ops.processes), ops.logs()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A Component name the API server accepts (a DNS subdomain: 'svc.v2', or 64+ characters) but "
-    "Kubernetes refuses for the Service/ServiceAccount/labels the operator derives from it: the "
-    "reconcile's apply fails with 422 and kopf retries it forever; the Component never gets a Valid "
-    "condition nor an Event, so `kubectl describe comp` shows nothing. check_component should refuse "
-    "such names up front: Valid=False, InvalidSpec, naming metadata.name."))
 @pytest.mark.parametrize("case", REFUSED_NAMES)
 def test_a_component_name_kubernetes_refuses_for_a_service_gets_valid_false_naming_metadata_name(
         rig: tuple[KubeCluster, str, str, OperatorProcess], case: str) -> None:

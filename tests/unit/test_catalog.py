@@ -76,9 +76,12 @@ def test_methods_are_upper_cased_and_checked() -> None:
     assert "spec.routes[0].methods[0]" in problems(catalog({"routes": [{"path": "/x", "methods": ["FETCH"]}]}))
 
 
-@pytest.mark.parametrize("name", ["DocMan", "doc_man", "-docman", "a" * 64, "docman-"])
-def test_names_must_be_dns_labels(name: str) -> None:
-    assert "DNS label" in problems(catalog({}, name=name))["metadata.name"]
+@pytest.mark.parametrize("name", ["DocMan", "doc_man", "-docman", "a" * 64, "docman-", "2docman", "doc.man"])
+def test_names_must_be_service_names(name: str) -> None:
+    assert "DNS-1035 label, as it names the Service" in problems(catalog({}, name=name))["metadata.name"]
+    with pytest.raises(CatalogError) as info:
+        check_component(name, {}, {"owner": "insureco"})
+    assert info.value.problems[0].field == "metadata.name"
 
 
 def test_owner_and_dependency_services_must_be_dns_labels() -> None:

@@ -13,11 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# A Component's name becomes its Service's, which must start with a letter (RFC 1035).
+SERVICE_NAME = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # A path of non-empty segments without whitespace, query or fragment.
 ROUTE_PATH = r"^(/[^/\s?#]+)*/?$"
 
 DnsLabel = Annotated[str, Field(pattern=DNS_LABEL)]
+ServiceName = Annotated[str, Field(pattern=SERVICE_NAME)]
 Transport = Literal["direct", "janus", "gateway"]
 Auth = Literal["service", "public"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -91,7 +94,7 @@ class ComponentSpec(_Model):
 
 
 class Metadata(_Model):
-    name: DnsLabel
+    name: ServiceName
     namespace: DnsLabel | None = None
     title: str | None = None
     description: str | None = None

@@ -9,11 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tawa.catalog.models import DNS_LABEL, ENV_NAME, ROUTE_PATH, CatalogInfo
+from tawa.catalog.models import DNS_LABEL, ENV_NAME, ROUTE_PATH, SERVICE_NAME, CatalogInfo
 
-_PATTERN_HELP = {
+PATTERN_HELP = {
     DNS_LABEL: "must be a DNS label: lowercase letters, digits and '-', at most 63 "
     "characters, starting and ending with a letter or digit",
+    SERVICE_NAME: "must be a DNS-1035 label, as it names the Service: lowercase letters, digits and '-', "
+    "at most 63 characters, starting with a letter and ending with a letter or digit",
     ENV_NAME: "must be an environment variable name: letters, digits and '_', not "
     "starting with a digit",
     ROUTE_PATH: "must be a path starting with '/', such as /documents, with no "
@@ -74,7 +76,7 @@ def _message(error: dict[str, Any], known_fields: Sequence[str]) -> str:
         close = difflib.get_close_matches(name, known_fields, n=1)
         return f"unknown field; did you mean {close[0]!r}?" if close else "unknown field; remove it"
     if kind == "string_pattern_mismatch":
-        return f"{_PATTERN_HELP.get(ctx.get('pattern'), error['msg'])} (got {_got(error['input'])})"
+        return f"{PATTERN_HELP.get(ctx.get('pattern'), error['msg'])} (got {_got(error['input'])})"
     if kind in {"int_type", "int_from_float", "int_parsing"}:
         return f"must be a whole number (got {_got(error['input'])})"
     if kind in {"greater_than_equal", "less_than_equal"}:

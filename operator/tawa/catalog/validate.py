@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,8 +11,8 @@ import yaml
 from pydantic import ValidationError
 
 from tawa.catalog.env import env_var_name
-from tawa.catalog.models import CatalogInfo, ComponentSpec
-from tawa.catalog.problems import CatalogError, Problem, problems_from
+from tawa.catalog.models import SERVICE_NAME, CatalogInfo, ComponentSpec
+from tawa.catalog.problems import PATTERN_HELP, CatalogError, Problem, problems_from
 from tawa.gas.pricing import PricedRoute
 from tawa.gas.tiers import DEFAULT_TIER, TIER_ANNOTATION, TIERS, PodTier, get_tier
 
@@ -63,11 +64,18 @@ def dependency_problems(spec: ComponentSpec) -> list[Problem]:
     return problems
 
 
+def name_problems(name: str) -> list[Problem]:
+    """The API server takes any DNS subdomain for a Component; its Service cannot."""
+    if re.fullmatch(SERVICE_NAME, name):
+        return []
+    return [Problem("metadata.name", f"{PATTERN_HELP[SERVICE_NAME]} (got {name!r})")]
+
+
 def check_component(
     name: str, annotations: Mapping[str, str], spec: Mapping[str, Any], namespace: str | None = None
 ) -> Component:
     """Validate a Component resource's parts; raise CatalogError listing every problem."""
-    problems = tier_problems(annotations)
+    problems = name_problems(name) + tier_problems(annotations)
     try:
         model = ComponentSpec.model_validate(dict(spec))
     except ValidationError as exc:
