@@ -77,16 +77,18 @@ def test_bad_amounts_are_refused_naming_the_field_and_change_nothing(module_wall
 
 def test_the_largest_amount_is_taken_and_every_figure_stays_an_exact_integer(wallet: WalletServer) -> None:
     org = f"edge-{uuid.uuid4().hex[:6]}"
-    wallet.client.create_wallet(org)
-    r = post(wallet, f"/v1/wallets/wallet-{org}/purchases", '{"tokens": %d}' % MAX_TOKENS)
+    wallet.client.create_wallet(org)  # 50,000 intro tokens
+    room = MAX_TOKENS - 50_000
+    r = post(wallet, f"/v1/wallets/wallet-{org}/purchases", '{"tokens": %d}' % room)
     assert r.status_code == 201, r.text
-    r = post(wallet, "/v1/holds", '{"wallet": "wallet-%s", "tokens": %d, "ttlSeconds": 60}' % (org, MAX_TOKENS))
-    assert r.status_code == 201 and r.json()["tokens"] == MAX_TOKENS, r.text
+    r = post(wallet, "/v1/holds", '{"wallet": "wallet-%s", "tokens": %d, "ttlSeconds": 60}' % (org, room))
+    assert r.status_code == 201 and r.json()["tokens"] == room, r.text
     raw = httpx.get(f"{wallet.url}/v1/wallets/wallet-{org}", headers=wallet.headers(), timeout=10).json()
-    assert raw["balances"]["purchased"] == MAX_TOKENS and raw["held"] == MAX_TOKENS
-    assert raw["available"]["api"] == 0
+    assert raw["total"] == MAX_TOKENS and raw["held"] == room and raw["available"]["api"] == 0
     r = post(wallet, "/v1/holds", '{"wallet": "wallet-%s", "tokens": 1, "ttlSeconds": 60}' % org)
     assert r.status_code == 402 and r.json()["available"] == 0, r.text
+    r = post(wallet, f"/v1/wallets/wallet-{org}/purchases", '{"tokens": 1}')  # one past the largest total
+    assert r.status_code == 422 and r.json()["field"] == "tokens", r.text
     assert wallet.client.integrity().ok
 
 
