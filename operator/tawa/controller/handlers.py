@@ -179,8 +179,14 @@ def _readiness(deployment: dict[str, Any] | None) -> tuple[Condition, dict[str, 
 
 @kopf.index(*RESOURCE)
 def component_readiness(namespace: str, name: str, status: kopf.Status, **_: Any) -> dict[tuple[str, str], Any]:
-    """What each Component shows of its readiness, so the watcher writes only changes."""
+    """Each Component's Ready condition, so a new write keeps its lastTransitionTime."""
     return {(namespace, name): (status.get("ready"), condition(status, "Ready"), status.get("observedGeneration"))}
+
+
+# What this process last wrote, per Component. Skipping on what the Component shows
+# instead would let a second operator's late, stale write stand: each process
+# sees its Deployment events in order, so the last write of each is the truth.
+_readiness_written: dict[tuple[str, str], tuple[str, bool, str]] = {}
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})
@@ -191,12 +197,13 @@ def deployment_changed(body: kopf.Body, type: str | None, component_readiness: k
     if owner is None:
         return
     verdict, fields = _readiness(None if type == "DELETED" else dict(body))
-    shown, ready, observed = next(iter(component_readiness.get((body.metadata.namespace, owner["name"]), [])),
-                                  (None, None, None))
+    key = (body.metadata.namespace, owner["name"])
+    written = (fields["ready"], verdict.status, verdict.message)
+    if _readiness_written.get(key) == written:
+        return  # this process wrote exactly this already
+    _, ready, observed = next(iter(component_readiness.get(key, [])), (None, None, None))
     ready = ready or {}
-    if (shown, ready.get("status"), ready.get("message")) == \
-            (fields["ready"], "True" if verdict.status else "False", verdict.message):
-        return  # already on the Component: no write
     merged = merge_conditions([ready] if ready else [], [verdict], observed)
     kubeapi.apply_component_status(owner["name"], body.metadata.namespace, READINESS_MANAGER,
                                    {"conditions": merged, **fields})
+    _readiness_written[key] = written
