@@ -41,6 +41,7 @@ exit code is 1 when a check fails. The figures also go to benchmarks/README.md
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -62,20 +63,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "operator"))
 
-import httpx  # noqa: E402
-from kubernetes import config as kube_config  # noqa: E402
+import httpx
+from kubernetes import config as kube_config
+from tawa.controller.hosting import bucket_id, bucket_start, parse_bucket_id
+from tawa.devcluster.cluster import install_crds, start_control_plane
+from tawa.devcluster.processes import Process, free_port
+from tawa.gas.tiers import TIERS
+from tawa.wallet.client import WalletClient
 
-from benchmarks.report import record  # noqa: E402
-from tawa.controller.hosting import bucket_id, bucket_start, parse_bucket_id  # noqa: E402
-from tawa.devcluster.cluster import install_crds, start_control_plane  # noqa: E402
-from tawa.devcluster.processes import Process, free_port  # noqa: E402
-from tawa.gas.tiers import TIERS  # noqa: E402
-from tawa.wallet.client import WalletClient, WalletError  # noqa: E402
-from tests.fixtures.cluster import KubeCluster, component_manifest, operator_env  # noqa: E402
-from tests.fixtures.janus import (  # noqa: E402
-    TEST_ENV, JanusProcess, RecordingUpstream, component_doc, service_token, start_janus,
+from benchmarks.report import record
+from tests.fixtures.cluster import KubeCluster, component_manifest, operator_env
+from tests.fixtures.janus import (
+    TEST_ENV,
+    JanusProcess,
+    RecordingUpstream,
+    component_doc,
+    service_token,
+    start_janus,
 )
-from tests.fixtures.wallet import WalletServer, start_wallet_server  # noqa: E402
+from tests.fixtures.wallet import WalletServer, start_wallet_server
 
 CALLER, PROVIDER = "soak-caller", "soak-provider"
 SERVICE = "meter"
@@ -103,7 +109,7 @@ def retry(what: str, call: Callable[[], Any], timeout: float = 60.0, interval: f
     while True:
         try:
             return call()
-        except Exception as exc:  # noqa: BLE001 — wallet down, API conflict, …: try again
+        except Exception as exc:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{what}: still failing after {timeout:.0f}s: {exc!r}") from exc
             time.sleep(interval)
@@ -207,8 +213,8 @@ class Stack:
             for ns in self.namespaces:
                 try:
                     self.kube.core.delete_namespace(ns)
-                except Exception:  # noqa: BLE001 — best effort on a shared cluster
-                    pass
+                except Exception as exc:  # noqa: BLE001 — best effort on a shared cluster
+                    log(f"namespace {ns} not deleted: {exc!r}")
 
 
 def start_stack(workdir: Path, kubeconfig: str | None, hosting_period: float, run_id: str,
@@ -510,8 +516,9 @@ def audit_calls(stack: Stack, traffic: Traffic) -> tuple[dict[str, Any], list[st
     figures.setdefault("lost_charges", 0)
     figures.setdefault("double_charges", 0)
     figures.setdefault("charged_non_2xx_or_free", 0)
-    figures["statuses"] = {str(k or "cut"): v for k, v in sorted(answered.items(), key=lambda kv: kv[0] or 0)}
-    return dict(figures), problems
+    out: dict[str, Any] = dict(figures)
+    out["statuses"] = {str(k or "cut"): v for k, v in sorted(answered.items(), key=lambda kv: kv[0] or 0)}
+    return out, problems
 
 
 def audit_keys(stack: Stack, churn: Churn) -> tuple[dict[str, Any], list[str]]:
@@ -520,14 +527,14 @@ def audit_keys(stack: Stack, churn: Churn) -> tuple[dict[str, Any], list[str]]:
     with wallet_db(stack) as db:
         hosting = Counter((d["component"], d["hour"]) for d in (json.loads(x) for (x,) in db.execute(
             "SELECT details FROM ledger_txns WHERE type='hosting_charge'")))
-        purchased = defaultdict(int)
+        purchased: defaultdict[str, int] = defaultdict(int)
         for wallet, amount in db.execute("SELECT wallet_id, amount FROM ledger_txns WHERE type='purchase'"):
             purchased[wallet] += int(amount)
         keys = int(db.execute("SELECT count(*) FROM idempotency_keys").fetchone()[0])
     twice = {k: n for k, n in hosting.items() if n > 1}
     if twice:
         problems.append(f"hosting buckets charged twice: {list(twice.items())[:5]}")
-    expected = defaultdict(int)
+    expected: defaultdict[str, int] = defaultdict(int)
     for org, tokens in churn.purchases.values():
         expected[f"wallet-{org}"] += tokens
     expected[f"wallet-{CALLER}"] += 1_000_000
@@ -573,7 +580,7 @@ def audit_components(stack: Stack, churn: Churn, timeout: float) -> tuple[dict[s
         check = client.check_reserve(comp.owner, comp.tier, comp.replicas)
         if check.ok:
             state[comp.name] = "rolled out"
-            if rollout != comp.rollout:
+            if dep is None or rollout != comp.rollout:
                 return f"gate open ({check.balance} ≥ {check.required}) but Deployment is {rollout}, spec {comp.rollout}"
             ready = dep.status.ready_replicas or 0
             if ready != comp.replicas or (dep.status.updated_replicas or 0) != comp.replicas:
@@ -625,8 +632,8 @@ def audit_hosting(stack: Stack, churn: Churn, stopped_at: float) -> tuple[dict[s
             if e["tokens"] != TIERS[e["tier"]].tokens_per_hour * e["pods"]:
                 problems.append(f"{comp.name} bucket {e['hour']}: {e['tokens']} tokens for {e['pods']} × {e['tier']}")
         starts = [parse_bucket_id(e["hour"]) for e in events]
-        missing = [bucket_id(s + period * k) for a, b in zip(starts, starts[1:])
-                   for k in range(1, int(round((b - a) / period)))]
+        missing = [bucket_id(a + period * k) for a, b in itertools.pairwise(starts)
+                   for k in range(1, round((b - a) / period))]
         if missing:
             gaps += len(missing)
             problems.append(f"{comp.name}: buckets never charged: {missing[:5]}")
@@ -664,7 +671,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         log("chaos over: restarting whatever is down, stopping the load")
         for name in Chaos.TARGETS:
-            retry(f"restart {name}", lambda n=name: stack.start(n))
+            retry(f"restart {name}", lambda n=name: stack.start(n))  # type: ignore[misc]
         churn.stop()
         traffic.stop()
         figures["kills"] = dict(chaos.kills)

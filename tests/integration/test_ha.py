@@ -15,14 +15,27 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Self
 
 import httpx
 import pytest
 
-from tests.fixtures.cluster import KubeCluster, OperatorProcess, component_manifest, eventually
-from tests.fixtures.janus import JanusProcess, RecordingUpstream, all_gas_events, wait_until
+from tests.fixtures.cluster import (
+    KubeCluster,
+    OperatorProcess,
+    component_manifest,
+    eventually,
+)
+from tests.fixtures.janus import (
+    JanusProcess,
+    RecordingUpstream,
+    all_gas_events,
+    wait_until,
+)
 from tests.fixtures.wallet import WalletServer
-from tests.integration.test_operator_hosting import assert_one_charge_per_bucket, hosting_events
+from tests.integration.test_operator_hosting import (
+    hosting_events,
+)
 
 PRICE = 5  # docman's /documents route
 
@@ -105,7 +118,7 @@ class GenerationWatch:
             if dep is not None:
                 self.samples.append(dep.metadata.generation)
 
-    def __enter__(self) -> GenerationWatch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -14,9 +14,14 @@ from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-
 from tawa.catalog.render import API_GROUP, PLURAL
-from tests.fixtures.cluster import KubeCluster, OperatorProcess, component_manifest, eventually
+
+from tests.fixtures.cluster import (
+    KubeCluster,
+    OperatorProcess,
+    component_manifest,
+    eventually,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -185,7 +190,7 @@ def test_a_megabyte_string_is_refused_or_reconciled_and_never_stalls_the_operato
 @pytest.mark.parametrize("case", REFUSED_NAMES)
 def test_a_component_name_kubernetes_refuses_for_a_service_gets_valid_false_naming_metadata_name(
         rig: tuple[KubeCluster, str, str, OperatorProcess], case: str) -> None:
-    kube, ns, org, ops = rig
+    kube, ns, org, _ops = rig
     name = REFUSED_NAMES[case]("svc")
     apply_raw(kube, good(name, ns, org))  # the API server takes it: a CR name is a DNS subdomain
     valid = eventually(lambda: (c := kube.condition(ns, name, "Valid")) and c["status"] == "False" and c,
@@ -198,7 +203,7 @@ def test_a_component_name_kubernetes_refuses_for_a_service_gets_valid_false_nami
 
 def test_a_component_with_two_thousand_routes_reconciles_to_ready(
         rig: tuple[KubeCluster, str, str, OperatorProcess]) -> None:
-    kube, ns, org, ops = rig
+    kube, ns, org, _ops = rig
     big = copy.deepcopy(good("huge-lists", ns, org))
     big["spec"]["routes"] = [{"path": f"/r{i}", "methods": ["GET"], "gas": i % 7} for i in range(2000)]
     big["spec"]["providesApis"] = [f"api-{i}" for i in range(2000)]

@@ -1,3 +1,4 @@
+# ruff: noqa: UP031  (raw JSON bodies: %-templates keep their braces readable)
 """Hostile input against a real wallet server: amounts at the integer edges, thousands of
 idempotency keys replayed concurrently, and a schemathesis stateful run along the
 ledger's own links (wallet → purchase/charge/hold → settle/release)."""
@@ -295,7 +296,7 @@ def test_schemathesis_stateful_run_finds_no_5xx_and_keeps_the_ledger_whole(walle
            "--checks", "not_a_server_error", "--max-examples", "30", "--workers", "1",
            "--generation-database", "none", "--request-timeout", "10"]
     # cwd: schemathesis keeps a cache folder in its working directory; keep it out of the tree.
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    run = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     print(run.stdout[-4000:])
     links = re.search(r"API Links:\s+(\d+) covered", run.stdout)
