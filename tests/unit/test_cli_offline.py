@@ -25,7 +25,7 @@ def test_validate_ok_and_every_problem_one_line_each(tmp_path: Path) -> None:
     result = tawa("catalog", "validate", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert any(line.startswith("catalog-info.yaml: metadata.name: must be a DNS label") for line in lines)
+    assert any(line.startswith("catalog-info.yaml: metadata.name: must be a DNS-1035 label") for line in lines)
     assert any("spec.routes[0].gas: must be at least 0 (got -1)" in line for line in lines)
     assert any("spec.dependencies[0].transport" in line for line in lines)
     assert lines[-1] == "error: catalog-info.yaml: 3 problems"

@@ -93,7 +93,7 @@ def _record(component: Component, body: kopf.Body, ready: int, outcome: Outcome,
     if verdict.status and was != "True":
         kopf.warn(body, reason="HostingUnpaid", message=verdict.message)
     elif not verdict.status and was == "True":
-        kopf.info(body, reason="HostingCharged", message="hosting is paid up again")
+        kopf.event(body, type="Normal", reason="HostingCharged", message="hosting is paid up again")
     write_status(body, BILLING_MANAGER, [verdict], body.status.get("observedGeneration"),
                  lastChargedHour=last, unpaidTokens=unpaid_tokens)
 

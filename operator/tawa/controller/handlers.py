@@ -160,9 +160,9 @@ def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, T
     if digest != existing_hash:  # a re-run on an unchanged spec applies nothing
         for obj in (*others, deployment):
             kubeapi.apply(obj)
+        kopf.event(body, type="Normal", reason="Applied", message=f"Deployment {component.name} applied "
+                   f"({component.spec.replicas} × {component.tier.name}, image {component.spec.image})")
     _reconciled(body, generation, *updates, **fields)
-    kopf.info(body, reason="Applied", message=f"Deployment {component.name} applied "
-              f"({component.spec.replicas} × {component.tier.name}, image {component.spec.image})")
 
 
 def _readiness(deployment: dict[str, Any] | None) -> tuple[Condition, dict[str, Any]]:
