@@ -22,25 +22,7 @@ from tests.fixtures.janus import (
     unique_org,
 )
 from tests.fixtures.wallet import WalletServer
-
-# One wallet, one upstream and one Janus for the module: starting processes is
-# most of an integration test's time. Each test pays with an org of its own.
-
-
-@pytest.fixture
-def wallet(module_wallet: WalletServer) -> WalletServer:
-    return module_wallet
-
-
-@pytest.fixture
-def upstream(module_upstream: RecordingUpstream) -> RecordingUpstream:
-    module_upstream.clear()
-    return module_upstream
-
-
-@pytest.fixture
-def janus(module_janus: JanusProcess, upstream: RecordingUpstream) -> JanusProcess:
-    return module_janus
+from tests.integration.janus_module_fixtures import janus, upstream, wallet  # noqa: F401
 
 
 @pytest.fixture

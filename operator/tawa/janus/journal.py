@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from tawa.janus.spool import Charge
+from tawa.janus.spool import Charge, write_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
@@ -86,10 +86,4 @@ class Journal:
         return [Charge(*row) for row in self._db.execute(f"SELECT {_COLUMNS} FROM charges")]
 
     def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany(sql, rows)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        write_rows(self._db, sql, rows)

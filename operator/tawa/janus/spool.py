@@ -72,13 +72,7 @@ class Spool:
 
     def _write(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(sql, rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            write_rows(self._db, sql, rows)
 
     def add(self, charges: Sequence[Charge]) -> None:
         """Durably record charges (a replayed key is ignored: it is the same charge)."""
@@ -132,3 +126,14 @@ class Spool:
             rows = self._db.execute("SELECT org, sum(tokens) FROM usage WHERE state='pending' AND hold IS NULL "
                                     "GROUP BY org").fetchall()
         return {org: int(total) for org, total in rows}
+
+
+def write_rows(db: sqlite3.Connection, sql: str, rows: Iterable[Sequence[object]]) -> None:
+    """Write all rows in one immediate transaction, or none of them."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.executemany(sql, rows)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
