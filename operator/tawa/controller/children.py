@@ -11,6 +11,13 @@ from tawa.catalog.render import API_VERSION, KIND
 from tawa.catalog.validate import Component
 
 MANAGER = "tawa-operator"
+# The replica count the deploy gate admitted for the Deployment's template: what a
+# Deployment suspended for unpaid hosting (spec.replicas 0) is scaled back to, and
+# what the gate compares a change with, so a suspension is not a rollout.
+ADMITTED_REPLICAS = "tawa.insureco.io/replicas"
+# Set (to the suspension time) while the Deployment is scaled to 0 for unpaid hosting,
+# in the same patch as the scale, so that its readiness reads "Suspended".
+SUSPENDED = "tawa.insureco.io/suspended"
 
 
 def labels(component: Component) -> dict[str, str]:
@@ -53,9 +60,7 @@ def service(component: Component, namespace: str, uid: str) -> dict[str, Any]:
     }
 
 
-def deployment(
-    component: Component, namespace: str, uid: str, injected: dict[str, str], replicas: int | None = None
-) -> dict[str, Any]:
+def deployment(component: Component, namespace: str, uid: str, injected: dict[str, str]) -> dict[str, Any]:
     spec, tier = component.spec, component.tier
     container = {
         "name": component.name,
@@ -66,10 +71,11 @@ def deployment(
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
                             "capabilities": {"drop": ["ALL"]}},
     }
+    metadata = {**_metadata(component, namespace, uid), "annotations": {ADMITTED_REPLICAS: str(spec.replicas)}}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _metadata(component, namespace, uid),
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata,
         "spec": {
-            "replicas": spec.replicas if replicas is None else replicas,
+            "replicas": spec.replicas,
             "selector": {"matchLabels": selector(component)},
             "template": {
                 "metadata": {"labels": labels(component)},
@@ -94,12 +100,38 @@ def applied_hash(deployment_obj: dict[str, Any]) -> str | None:
     return ((deployment_obj.get("metadata") or {}).get("annotations") or {}).get(APPLIED_HASH)
 
 
+def _annotations(deployment_obj: dict[str, Any]) -> dict[str, str]:
+    return (deployment_obj.get("metadata") or {}).get("annotations") or {}
+
+
+def admitted_replicas(deployment_obj: dict[str, Any]) -> int | None:
+    """The replicas admitted for this Deployment: the annotation, else (written by an
+    older operator, never suspended) its spec.replicas."""
+    value = _annotations(deployment_obj).get(ADMITTED_REPLICAS)
+    if value is not None and value.isdigit():
+        return int(value)
+    replicas = (deployment_obj.get("spec") or {}).get("replicas")
+    return None if replicas is None else int(replicas)
+
+
+def suspended(deployment_obj: dict[str, Any]) -> bool:
+    return SUSPENDED in _annotations(deployment_obj)
+
+
+def hold_at_zero(deployment_obj: dict[str, Any]) -> dict[str, Any]:
+    """The Deployment of a suspended Component: its template as admitted, no pods.
+    Its applied hash and admitted replicas stay those of the spec, so a suspension
+    alone neither re-applies it nor passes the gate again."""
+    return {**deployment_obj, "spec": {**deployment_obj["spec"], "replicas": 0}}
+
+
 def rollout_fields(deployment_obj: dict[str, Any] | None) -> tuple[Any, ...] | None:
-    """What, when it changes, rolls out new pods and so passes the gate: image, tier, replicas."""
+    """What, when it changes, rolls out new pods and so passes the gate: image, tier,
+    and the admitted replicas (not the live count, which is 0 while suspended)."""
     if not deployment_obj:
         return None
     spec = deployment_obj.get("spec") or {}
     template = spec.get("template") or {}
     containers = (template.get("spec") or {}).get("containers") or [{}]
     tier = ((template.get("metadata") or {}).get("labels") or {}).get("tawa.insureco.io/tier")
-    return containers[0].get("image"), tier, spec.get("replicas")
+    return containers[0].get("image"), tier, admitted_replicas(deployment_obj)

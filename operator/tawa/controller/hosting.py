@@ -43,5 +43,12 @@ def buckets_due(last_charged: str | None, now: float, period: float, limit: int 
     return [bucket_id(s) for s in reversed(starts)]
 
 
+def later(a: str | None, b: str | None) -> str | None:
+    """The later of two bucket ids (None: no bucket)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return a if parse_bucket_id(a) >= parse_bucket_id(b) else b
+
+
 def idempotency_key(component_uid: str, bucket: str) -> str:
     return f"hosting/{component_uid}/{bucket}"
