@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
-from tawa.controller.hosting import parse_bucket_id
+from tawa.controller.hosting import bucket_start, parse_bucket_id
+from tawa.controller.suspension import parse_iso
 from tawa.wallet.client import GasEvent
 from tests.fixtures.cluster import KubeCluster, OperatorProcess, component_manifest, eventually
 from tests.fixtures.wallet import WalletServer
@@ -33,6 +35,25 @@ def assert_one_charge_per_bucket(events: list[GasEvent], period: float) -> None:
 def ready(kube: KubeCluster, ns: str, name: str, pods: int) -> None:
     eventually(lambda: kube.component(ns, name).get("status", {}).get("readyReplicas") == pods,
                what=f"{pods} ready pods")
+
+
+def drain(wallet: WalletServer, org: str, leave: int) -> None:
+    """Another consumer spends the wallet down to `leave` tokens."""
+    left = wallet.client.get_wallet(org).total
+    wallet.client.hosting_charge(org, "elsewhere/big", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:00:00Z"),
+                                 left - leave)
+
+
+def gas_exhausted(kube: KubeCluster, ns: str, name: str, status: str) -> dict[str, Any]:
+    found: dict[str, Any] = eventually(
+        lambda: (c := kube.condition(ns, name, "GasExhausted")) and c["status"] == status and c,
+        timeout=20, what=f"GasExhausted={status}")
+    return found
+
+
+def replicas(kube: KubeCluster, ns: str, name: str) -> int | None:
+    deployment = kube.deployment(ns, name)
+    return None if deployment is None else int(deployment.spec.replicas)
 
 
 def test_each_bucket_charged_rate_times_ready_pods(
@@ -96,9 +117,7 @@ def test_short_balance_sets_gas_exhausted_until_a_purchase_pays_the_missed_hours
     kube_cluster.apply_component(component_manifest("app", ns, org))
     ready(kube_cluster, ns, "app", 1)
     eventually(lambda: hosting_events(wallet, org, f"{ns}/app"), what="the first charge")
-    # Another consumer drains the wallet to 3 tokens: less than one nano hour (5).
-    left = wallet.client.get_wallet(org).total
-    wallet.client.hosting_charge(org, "elsewhere/big", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:00:00Z"), left - 3)
+    drain(wallet, org, leave=3)  # less than one nano hour (5)
 
     exhausted = eventually(lambda: (c := kube_cluster.condition(ns, "app", "GasExhausted")) and
                            c["status"] == "True" and c, timeout=20, what="GasExhausted=True")
@@ -109,6 +128,10 @@ def test_short_balance_sets_gas_exhausted_until_a_purchase_pays_the_missed_hours
     paid_before = len(hosting_events(wallet, org, f"{ns}/app"))
 
     time.sleep(4)  # two more buckets go unpaid
+    # suspendAfter is off by default: unpaid hosting never scales anything down.
+    assert replicas(kube_cluster, ns, "app") == 1
+    assert "suspended" not in kube_cluster.component(ns, "app")["status"]
+    assert not [e for e in kube_cluster.events(ns, "app") if e.reason == "Suspended"]
     wallet.client.purchase(org, 1000)
     cleared = eventually(lambda: (c := kube_cluster.condition(ns, "app", "GasExhausted")) and
                          c["status"] == "False" and c, timeout=20, what="GasExhausted=False after a purchase")
@@ -133,3 +156,74 @@ def test_a_deleted_component_is_charged_no_more(
     time.sleep(6)  # three more buckets
     # The bucket running at deletion was paid at its start; nothing after it is charged.
     assert len(hosting_events(wallet, org, f"{ns}/app")) == charged
+
+
+def test_suspend_after_scales_to_zero_until_a_purchase_pays_the_owed_hours(
+        kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
+        operator: Callable[..., OperatorProcess]) -> None:
+    ops = operator(hosting_period="2", suspend_after="4")
+    ns = namespace("app")
+    comp = component_manifest("app", ns, org)
+    kube_cluster.apply_component(comp)
+    ready(kube_cluster, ns, "app", 1)
+    eventually(lambda: hosting_events(wallet, org, f"{ns}/app"), what="the first charge")
+    drain(wallet, org, leave=3)  # less than one nano hour (5)
+
+    exhausted = gas_exhausted(kube_cluster, ns, "app", "True")
+    assert exhausted["reason"] == "HostingUnpaid" and "the Deployment is scaled to 0 at" in exhausted["message"]
+    eventually(lambda: replicas(kube_cluster, ns, "app") == 0, timeout=30, what="the Deployment scaled to 0")
+    assert time.time() - parse_iso(exhausted["lastTransitionTime"]) >= 4 - 1  # the grace (seconds resolution)
+    component = kube_cluster.component(ns, "app")
+    assert component["spec"] == comp["spec"]  # the spec is never touched
+    held, owed = component["status"]["suspended"], component["status"]["unpaidTokens"]
+    assert held["pods"] == 1 and owed >= 5 and owed % 5 == 0
+    warning = eventually(lambda: [e for e in kube_cluster.events(ns, "app") if e.reason == "Suspended"],
+                         what="the Suspended event")[0]
+    assert warning.type == "Warning"
+    for part in ("app scaled to 0 pods", f"wallet-{org} owes {owed:,} tokens", f"tawa wallet buy {org} {owed}",
+                 "suspendAfter (4s)", "nothing is charged for the hours it has 0 pods"):
+        assert part in warning.message, warning.message
+    suspended_ready = eventually(lambda: (c := kube_cluster.condition(ns, "app", "Ready")) and
+                                 c["reason"] == "Suspended" and c, what="Ready=False, reason Suspended")
+    assert suspended_ready["status"] == "False"
+    assert "suspended since" in kube_cluster.condition(ns, "app", "GasExhausted")["message"]  # type: ignore[index]
+
+    # A restart, and a change that rolls out no pods (an env var), keep it at 0.
+    ops.processes[-1].kill()
+    ops.start()
+    comp["spec"]["env"] = [{"name": "MODE", "value": "resumed"}]
+    kube_cluster.apply_component(comp)
+
+    def template_env() -> list[Any]:
+        deployment = kube_cluster.deployment(ns, "app")
+        return [] if deployment is None else deployment.spec.template.spec.containers[0].env or []
+    eventually(lambda: any(v.name == "MODE" for v in template_env()), what="the env change applied")
+    time.sleep(4)  # two buckets at 0 pods: nothing owed for them
+    assert replicas(kube_cluster, ns, "app") == 0
+    assert kube_cluster.component(ns, "app")["status"]["unpaidTokens"] == owed
+    assert kube_cluster.component(ns, "app")["status"]["suspended"] == held
+
+    purchased_at = time.time()
+    wallet.client.purchase(org, 1000)
+    eventually(lambda: replicas(kube_cluster, ns, "app") == 1, timeout=20, what="the Deployment scaled back")
+    resumed = eventually(lambda: [e for e in kube_cluster.events(ns, "app") if e.reason == "Resumed"],
+                         what="the Resumed event")[0]
+    assert resumed.type == "Normal" and f"wallet-{org}" in resumed.message and "scaled back to 1 pod(s)" in \
+        resumed.message
+    cleared = gas_exhausted(kube_cluster, ns, "app", "False")
+    assert cleared["reason"] == "HostingCharged"
+    ready(kube_cluster, ns, "app", 1)
+    status = kube_cluster.component(ns, "app")["status"]
+    assert "suspended" not in status and status["unpaidTokens"] == 0
+    assert any(v.name == "MODE" for v in template_env())
+
+    # The owed hours were charged, none twice; the hours at 0 pods were not; charging goes on.
+    last_hour = parse_bucket_id(held["lastHour"])
+    resumed_bucket = bucket_start(purchased_at, 2.0)
+    eventually(lambda: any(parse_bucket_id(e.details["hour"]) >= resumed_bucket
+                           for e in hosting_events(wallet, org, f"{ns}/app")), timeout=20, what="a charge after resuming")
+    events = hosting_events(wallet, org, f"{ns}/app")
+    hours = [parse_bucket_id(e.details["hour"]) for e in events]
+    assert not [h for h in hours if last_hour < h < resumed_bucket], [e.details["hour"] for e in events]
+    assert_one_charge_per_bucket([e for e in events if parse_bucket_id(e.details["hour"]) <= last_hour], 2.0)
+    assert len(hours) == len(set(hours))

@@ -10,13 +10,21 @@ daemon costs far more memory and wake-ups for the same work).
 
 Exactly once: the wallet's idempotency key `hosting/{uid}/{bucket}` is the
 guard (restarts, retries, two replicas); status.lastChargedHour is a hint.
+
+With `suspendAfter` set, a Component unpaid for longer than that is scaled to 0
+(suspension.py decides; status.suspended records it). Its owed buckets keep
+being retried each round at the pods it had, although it has no Ready pods; once
+they are paid it is scaled back. Only this loop scales for suspension, and only
+after a wallet answer, so restarts and two replicas reach the same state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +32,10 @@ import kopf
 
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.validate import Component, check_component
-from tawa.controller import hosting, metrics
+from tawa.controller import children, hosting, kubeapi, metrics, suspension
 from tawa.controller.conditions import Condition, condition
 from tawa.controller.handlers import RESOURCE, SETTINGS, wallet_client, write_status
+from tawa.controller.suspension import Step, Suspension
 from tawa.wallet.client import IdempotencyConflict, InsufficientGas, WalletNotFound, WalletUnavailable, wallet_id
 
 BILLING_MANAGER = "tawa-operator-billing"
@@ -47,15 +56,15 @@ class Outcome:
         return paid[-1] if paid else None
 
 
-def charge_buckets(component: Component, uid: str, namespace: str, ready: int, due: list[str]) -> Outcome:
-    tokens = component.tier.tokens_per_hour * ready
+def charge_buckets(component: Component, uid: str, namespace: str, pods: int, due: list[str]) -> Outcome:
+    tokens = component.tier.tokens_per_hour * pods
     outcome = Outcome()
     client = wallet_client()
     for bucket in due:
         try:
             charge = client.hosting_charge(
                 wallet_id(component.spec.owner), f"{namespace}/{component.name}", bucket, tokens,
-                tier=component.tier.name, pods=ready, service=component.name,
+                tier=component.tier.name, pods=pods, service=component.name,
                 idempotency_key=hosting.idempotency_key(uid, bucket))
             metrics.runway_hours.labels(component.spec.owner).set(charge.wallet.available.hosting / tokens)
         except IdempotencyConflict:
@@ -70,32 +79,107 @@ def charge_buckets(component: Component, uid: str, namespace: str, ready: int, d
     return outcome
 
 
-def _gas_condition(owner: str, unpaid_tokens: int, unpaid: list[str]) -> Condition:
+@dataclass(frozen=True)
+class Work:
+    """One Component's round: the buckets to charge, at how many pods."""
+    uid: str
+    raw: dict[str, Any]
+    due: list[str]
+    pods: int
+    suspension: Suspension | None
+
+
+def _gas_condition(owner: str, unpaid_tokens: int, unpaid: list[str], note: str) -> Condition:
     if unpaid:
         return Condition("GasExhausted", True, "HostingUnpaid", (
             f"hosting unpaid: {unpaid_tokens:,} tokens for {len(unpaid)} hour(s) from {unpaid[0]}; "
-            f"buy tokens (tawa wallet buy {owner}) and the charge is retried"))
+            f"buy tokens (tawa wallet buy {owner}) and the charge is retried{note}"))
     return Condition("GasExhausted", False, "HostingCharged", "hosting charges are paid")
 
 
-def _record(component: Component, body: kopf.Body, ready: int, outcome: Outcome, last: str | None) -> None:
-    namespace, tokens = body.metadata.namespace, component.tier.tokens_per_hour * ready
+def _unpaid_since(status: Mapping[str, Any]) -> float | None:
+    """When the operator found the hosting unpaid: GasExhausted's flip to True."""
+    gas = condition(status, "GasExhausted")
+    if not gas or gas.get("status") != "True":
+        return None
+    try:
+        return suspension.parse_iso(str(gas.get("lastTransitionTime")))
+    except ValueError:
+        return None
+
+
+def _note(body: kopf.Body, held: Suspension | None, now: float) -> str:
+    """What the GasExhausted message adds about the policy: when it will act, or that it has."""
+    if held is not None:
+        return suspension.suspended_note(held)
+    if SETTINGS.suspend_after <= 0:
+        return ""
+    since = _unpaid_since(body.status)
+    return suspension.pending_note(math.floor(now) if since is None else since, SETTINGS.suspend_after)
+
+
+def _record(component: Component, body: kopf.Body, pods: int, outcome: Outcome, last: str | None,
+            held: Suspension | None, now: float) -> int:
+    """Metrics, GasExhausted (and its events) and the billing fields of the status;
+    returns the unpaid tokens."""
+    namespace, tokens = body.metadata.namespace, component.tier.tokens_per_hour * pods
     unpaid_tokens = tokens * len(outcome.unpaid)
     labels = (namespace, component.name, component.spec.owner)
     for bucket in outcome.charged:
         metrics.hosting_tokens.labels(component.tier.name, component.spec.owner).inc(tokens)
     metrics.hosting_unpaid.labels(*labels).set(unpaid_tokens)
     metrics.gas_exhausted.labels(*labels).set(1 if outcome.unpaid else 0)
+    metrics.suspended.labels(*labels).set(1 if held else 0)
     if outcome.deferred:
         kopf.warn(body, reason="HostingDeferred", message=outcome.deferred)
-    verdict = _gas_condition(component.spec.owner, unpaid_tokens, outcome.unpaid)
+    note = _note(body, held, now) if outcome.unpaid else ""
+    verdict = _gas_condition(component.spec.owner, unpaid_tokens, outcome.unpaid, note)
     was = (condition(body.status, "GasExhausted") or {}).get("status")
     if verdict.status and was != "True":
         kopf.warn(body, reason="HostingUnpaid", message=verdict.message)
     elif not verdict.status and was == "True":
         kopf.event(body, type="Normal", reason="HostingCharged", message="hosting is paid up again")
     write_status(body, BILLING_MANAGER, [verdict], body.status.get("observedGeneration"),
-                 lastChargedHour=last, unpaidTokens=unpaid_tokens)
+                 lastChargedHour=last, unpaidTokens=unpaid_tokens, suspended=held.to_status() if held else None)
+    return unpaid_tokens
+
+
+def _admitted(component: Component, namespace: str) -> int:
+    """What a resumed Deployment scales back to: the replicas the gate admitted for it."""
+    deployment = kubeapi.read_deployment(component.name, namespace)
+    admitted = None if deployment is None else children.admitted_replicas(deployment)
+    return component.spec.replicas if admitted is None else admitted
+
+
+def _settle(component: Component, body: kopf.Body, work: Work, outcome: Outcome, last: str | None,
+            step: Step, now: float) -> None:
+    """Record the round and carry out the policy's step. The order of the writes is
+    what a crash between them leaves: the next round finishes the step."""
+    name, namespace, wallet = component.name, str(body.metadata.namespace), wallet_id(component.spec.owner)
+    if step is Step.RESUME and work.suspension is not None:
+        replicas = _admitted(component, namespace)
+        # Scaled back first: if the status write is lost, the next round resumes again.
+        kubeapi.scale_deployment(name, namespace, replicas, None, BILLING_MANAGER)
+        _record(component, body, work.pods, outcome, last, None, now)
+        paid = component.tier.tokens_per_hour * work.pods * len(outcome.charged)
+        kopf.event(body, type="Normal", reason="Resumed",
+                   message=suspension.resumed_message(name, wallet, paid, replicas, work.suspension.since))
+        return
+    if step is Step.SUSPEND:
+        held = Suspension(suspension.iso(now), work.due[-1], work.pods)
+        # Recorded first: a reconcile then keeps the Deployment at 0, and if the scale
+        # is lost the next round (HOLD) makes it.
+        unpaid_tokens = _record(component, body, work.pods, outcome, last, held, now)
+        kubeapi.scale_deployment(name, namespace, 0, held.since, BILLING_MANAGER)
+        since = _unpaid_since(body.status)
+        kopf.warn(body, reason="Suspended", message=suspension.suspended_message(
+            name, wallet, component.spec.owner, unpaid_tokens, outcome.unpaid,
+            now if since is None else since, SETTINGS.suspend_after))
+        return
+    _record(component, body, work.pods, outcome, last, work.suspension, now)
+    if step is Step.HOLD and work.suspension is not None and int(body.status.get("replicas") or 0) != 0:
+        # Pods while suspended: a reconcile that raced the suspension (or a lost scale).
+        kubeapi.scale_deployment(name, namespace, 0, work.suspension.since, BILLING_MANAGER)
 
 
 def _sleep_seconds(now: float) -> float:
@@ -129,32 +213,46 @@ async def track_component(body: kopf.Body, type: str | None, **_: Any) -> None:
         _last_charged.pop(uid, None)
         return
     _components[uid] = dict(body)
-    _last_charged.setdefault(uid, body.status.get("lastChargedHour"))
+    # The later of ours and the status: another replica may have settled further (a resume).
+    _last_charged[uid] = hosting.later(_last_charged.get(uid), body.status.get("lastChargedHour"))
 
 
-async def _charge_one(uid: str, raw: dict[str, Any], due: list[str], slots: asyncio.Semaphore) -> None:
-    body = kopf.Body(raw)
+async def _charge_one(work: Work, slots: asyncio.Semaphore) -> None:
+    body = kopf.Body(work.raw)
     component = _valid(body)
-    ready = int(body.status.get("readyReplicas") or 0)
-    if component is None or not ready:
+    if component is None:
         return
     async with slots:  # the wallet call only: it group-commits concurrent charges
-        outcome = await asyncio.to_thread(charge_buckets, component, uid, body.metadata.namespace, ready, due)
-    last = outcome.last_paid() or _last_charged.get(uid)
-    if uid in _components:
-        _last_charged[uid] = last
-    await asyncio.to_thread(_record, component, body, ready, outcome, last)
+        outcome = await asyncio.to_thread(charge_buckets, component, work.uid, body.metadata.namespace,
+                                          work.pods, work.due)
+    now = time.time()
+    step = suspension.decide(SETTINGS.suspend_after, work.suspension is not None, bool(outcome.unpaid),
+                             outcome.deferred is not None, _unpaid_since(body.status), now)
+    last = hosting.later(outcome.last_paid(), _last_charged.get(work.uid))
+    if step is Step.RESUME and work.suspension is not None:
+        last = suspension.settled_through(work.suspension.hour, now, SETTINGS.hosting_period)
+    if work.uid in _components:
+        _last_charged[work.uid] = last
+    await asyncio.to_thread(_settle, component, body, work, outcome, last, step, now)
 
 
-def due_now(now: float) -> list[tuple[str, dict[str, Any], list[str]]]:
-    """Every Component with Ready pods and buckets not charged yet."""
+def due_now(now: float) -> list[Work]:
+    """Every Component with Ready pods and buckets not charged yet, and every suspended
+    one (no pods), with the buckets it owes."""
+    period, limit = SETTINGS.hosting_period, SETTINGS.catch_up_buckets
     work = []
     for uid, raw in list(_components.items()):
-        if int(((raw.get("status") or {}).get("readyReplicas")) or 0) <= 0:
+        status = raw.get("status") or {}
+        held = Suspension.from_status(status.get("suspended"))
+        if held is not None:  # retried every round: a purchase resumes it within seconds
+            work.append(Work(uid, raw, held.owed(_last_charged.get(uid), period, limit), held.pods, held))
             continue
-        due = hosting.buckets_due(_last_charged.get(uid), now, SETTINGS.hosting_period, SETTINGS.catch_up_buckets)
+        ready = int(status.get("readyReplicas") or 0)
+        if ready <= 0:
+            continue
+        due = hosting.buckets_due(_last_charged.get(uid), now, period, limit)
         if due:
-            work.append((uid, raw, due))
+            work.append(Work(uid, raw, due, ready, None))
     return work
 
 
@@ -165,8 +263,7 @@ async def hosting_loop(stopped: asyncio.Event) -> None:
     while not stopped.is_set():
         work = due_now(time.time())
         if work:
-            results = await asyncio.gather(*(_charge_one(uid, raw, due, slots) for uid, raw, due in work),
-                                           return_exceptions=True)
+            results = await asyncio.gather(*(_charge_one(w, slots) for w in work), return_exceptions=True)
             for failure in (r for r in results if isinstance(r, Exception)):
                 log.warning("hosting charge failed and will be retried: %r", failure)
         try:

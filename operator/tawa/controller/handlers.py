@@ -52,14 +52,15 @@ def _shown(status: dict[str, Any], conditions: list[dict[str, Any]], fields: dic
 def write_status(body: kopf.Body, manager: str, conditions: list[Condition], observed_generation: int | None,
                  **fields: Any) -> None:
     """Apply this writer's conditions and fields; lastTransitionTime moves only on a flip.
-    Nothing is sent when the status already shows exactly this."""
+    Nothing is sent when the status already shows exactly this. A field given as None
+    is left out of the apply, which removes it (e.g. status.suspended once resumed)."""
     current = body.status.get("conditions", [])
     mine = {c.type for c in conditions}
     merged = [c for c in merge_conditions(current, conditions, observed_generation) if c["type"] in mine]
     if _shown(dict(body.status), merged, fields):
         return
     kubeapi.apply_component_status(body.metadata["name"], body.metadata.namespace, manager,
-                                    {"conditions": merged, **fields})
+                                    {"conditions": merged, **{k: v for k, v in fields.items() if v is not None}})
 
 
 def _reconciled(body: kopf.Body, generation: int, *conditions: Condition, **fields: Any) -> None:
@@ -150,6 +151,9 @@ def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, T
                                    (None, None))
     others, deployment = _desired(component, body, components_by_name)
     digest = children.stamp([*others, deployment])
+    held = bool(body.status.get("suspended"))
+    if held:  # suspended for unpaid hosting: the billing loop scales it back once paid
+        deployment = children.hold_at_zero(deployment)
     updates = [valid]
     if existing != children.rollout_fields(deployment):
         verdict = _gate_verdict(component, body)
@@ -161,7 +165,8 @@ def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, T
         for obj in (*others, deployment):
             kubeapi.apply(obj)
         kopf.event(body, type="Normal", reason="Applied", message=f"Deployment {component.name} applied "
-                   f"({component.spec.replicas} × {component.tier.name}, image {component.spec.image})")
+                   f"({component.spec.replicas} × {component.tier.name}, image {component.spec.image})"
+                   + ("; kept at 0 pods while suspended for unpaid hosting" if held else ""))
     _reconciled(body, generation, *updates, **fields)
 
 
@@ -170,6 +175,9 @@ def _readiness(deployment: dict[str, Any] | None) -> tuple[Condition, dict[str, 
     ready, desired = int(status.get("readyReplicas") or 0), int(spec.get("replicas") or 0)
     if deployment is None:
         verdict = Condition("Ready", False, "NoDeployment", "no Deployment yet")
+    elif children.suspended(deployment):
+        verdict = Condition("Ready", False, "Suspended", f"{ready}/{desired} pods ready: scaled to 0 while "
+                            "hosting is unpaid (suspendAfter); see GasExhausted")
     else:
         verdict = Condition("Ready", desired > 0 and ready >= desired,
                             "PodsReady" if desired > 0 and ready >= desired else "PodsNotReady",

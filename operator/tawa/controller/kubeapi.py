@@ -10,7 +10,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from tawa.catalog.render import API_GROUP, KIND, PLURAL
-from tawa.controller.children import MANAGER
+from tawa.controller.children import MANAGER, SUSPENDED
 
 APPLY = {"field_manager": MANAGER, "force": True, "_content_type": "application/apply-patch+yaml"}
 
@@ -38,6 +38,31 @@ def apply(obj: dict[str, Any]) -> None:
         client.CoreV1Api(api()).patch_namespaced_service_account(name, ns, obj, **APPLY)
     else:
         raise ValueError(f"unsupported kind {kind}")
+
+
+def read_deployment(name: str, namespace: str) -> dict[str, Any] | None:
+    try:
+        obj = client.AppsV1Api(api()).read_namespaced_deployment(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return dict(api().sanitize_for_serialization(obj))
+
+
+def scale_deployment(name: str, namespace: str, replicas: int, suspended_since: str | None, manager: str) -> bool:
+    """Set spec.replicas and the suspended mark, nothing else, in one merge patch
+    (an apply by a second manager would have to repeat the whole Deployment).
+    False when the Deployment is gone."""
+    patch = {"metadata": {"annotations": {SUSPENDED: suspended_since}}, "spec": {"replicas": replicas}}
+    try:
+        client.AppsV1Api(api()).patch_namespaced_deployment(
+            name, namespace, patch, field_manager=manager, _content_type="application/merge-patch+json")
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
 
 
 def apply_component_status(name: str, namespace: str, manager: str, status: dict[str, Any]) -> None:

@@ -12,3 +12,5 @@ hosting_tokens = Counter("tawa_hosting_tokens", "Hosting tokens charged", ["tier
 hosting_unpaid = Gauge("tawa_hosting_unpaid_tokens", "Hosting tokens the wallet could not cover", COMPONENT)
 gas_exhausted = Gauge("tawa_component_gas_exhausted", "1 while hosting charges go unpaid, else 0", COMPONENT)
 runway_hours = Gauge("tawa_org_runway_hours", "Hours the org's hosting balance lasts at its current burn", ["org"])
+suspended = Gauge("tawa_component_suspended",
+                  "1 while the Component is scaled to 0 for unpaid hosting (suspendAfter), else 0", COMPONENT)

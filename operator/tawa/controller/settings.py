@@ -18,3 +18,6 @@ class OperatorSettings(BaseSettings):
     gate_retry_max: float = Field(60.0, gt=0, description="Cap of the closed-gate retry backoff, seconds.")
     platform_services: tuple[str, ...] = DEFAULT_PLATFORM_SERVICES
     catch_up_buckets: int = Field(24, ge=1)
+    suspend_after: float = Field(0.0, ge=0, description=(
+        "Seconds a Component's hosting may stay unpaid before its Deployment is scaled to 0 "
+        "until paid; 0 (the default) never suspends."))
