@@ -200,6 +200,7 @@ def test_wallet_postgresql_from_an_existing_secret(helm: Path) -> None:
     (["wallet.database.type=postgresql"], "minLength"),
     (["wallet.database.type=mysql"], "wallet/database/type"),
     (["env=Prod_1"], "/env"),
+    (["operator.suspendAfter=-1"], "suspendAfter"),
 ])
 def test_schema_refuses_bad_values(helm: Path, sets: list[str], message: str) -> None:
     done = template(helm, *sets, check=False)
@@ -294,6 +295,7 @@ def test_operator_settings_parse_the_chart_env(default_docs: list[dict[str, Any]
     settings = OperatorSettings()
     assert settings.platform_services == ("septor", "relay", "iec-wallet")
     assert settings.env == "prod" and settings.hosting_period == 3600 and settings.gate_retry_max == 60
+    assert settings.suspend_after == 0  # the suspendAfter policy is off unless asked for
     assert settings.wallet_url == "http://tawa-wallet.tawa-system.svc.cluster.local:8081"
 
 

@@ -20,10 +20,12 @@ def group() -> None:
 @click.option("--detach", is_flag=True, help="Return once everything is up; stop it with `tawa dev down`.")
 @click.option("--hosting-period", type=click.FloatRange(min=0.5), default=3600.0, show_default=True,
               help="Seconds per hosting 'hour': short periods make hourly charges visible in a demo.")
+@click.option("--suspend-after", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds of unpaid hosting before a Component is scaled to 0 until paid; 0: never.")
 @click.option("--env", "env_name", default="dev", show_default=True, help="Environment name ({service}-{env}).")
 @click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False),
               help="Use this cluster (kind, k3d, a real one) instead of starting a local control plane.")
-def up(detach: bool, hosting_period: float, env_name: str, kubeconfig: str | None) -> None:
+def up(detach: bool, hosting_period: float, suspend_after: float, env_name: str, kubeconfig: str | None) -> None:
     """Start the stack (idempotent: a running stack is left as it is)."""
     from tawa.devcluster import build, stack
 
@@ -33,7 +35,7 @@ def up(detach: bool, hosting_period: float, env_name: str, kubeconfig: str | Non
                   f"cached in {build.cache_root()})")
         build.ensure_control_plane()
     with out.status("Starting control plane, wallet, Janus and operator..."):
-        state = stack.up(hosting_period, env_name, kubeconfig)
+        state = stack.up(hosting_period, env_name, kubeconfig, suspend_after)
     out.print(f"[green]Up.[/] Logs in {state.logs}. For your shell:")
     for key, value in state.exports().items():
         click.echo(f"export {key}={value}")

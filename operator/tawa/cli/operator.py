@@ -32,7 +32,9 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log every handler run (default: warnings and errors).")
 def run(namespaces: tuple[str, ...], liveness: str | None, peering: str | None, priority: int,
         metrics_port: int | None, verbose: bool) -> None:
-    """Run the operator. Settings: TAWA_ENV, TAWA_WALLET_URL, TAWA_WALLET_TOKEN, TAWA_HOSTING_PERIOD, ..."""
+    """Run the operator. Settings: TAWA_ENV, TAWA_WALLET_URL, TAWA_WALLET_TOKEN, TAWA_HOSTING_PERIOD,
+    TAWA_GATE_RETRY_MAX, TAWA_PLATFORM_SERVICES, TAWA_SUSPEND_AFTER (seconds of unpaid hosting before a
+    Component is scaled to 0 until paid; 0, the default, never)."""
     import kopf
     from prometheus_client import start_http_server
 

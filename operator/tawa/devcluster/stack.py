@@ -37,6 +37,7 @@ class StackState:
     hosting_period: float = 3600.0
     pids: dict[str, int] = field(default_factory=dict)
     logs: str = ""
+    suspend_after: float = 0.0
 
     def exports(self) -> dict[str, str]:
         return {"KUBECONFIG": self.kubeconfig, "TAWA_WALLET_URL": self.wallet_url,
@@ -87,7 +88,8 @@ def _tawa(*args: str) -> list[str]:
     return [sys.executable, "-m", "tawa.cli.main", *args]
 
 
-def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None) -> StackState:
+def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None,
+       suspend_after: float = 0.0) -> StackState:
     """Start everything not running yet; idempotent."""
     existing = running_state()
     if existing:
@@ -118,7 +120,8 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None)
         processes.append(janus)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{janus_port}/healthz"), "Janus", 60, janus)
         operator = Process("operator", _tawa("operator", "run"), logs / "operator.log",
-                           {**base_env, "TAWA_HOSTING_PERIOD": str(hosting_period)}, die_with_parent=False).start()
+                           {**base_env, "TAWA_HOSTING_PERIOD": str(hosting_period),
+                            "TAWA_SUSPEND_AFTER": str(suspend_after)}, die_with_parent=False).start()
         processes.append(operator)
         upstream_port = free_port()
         upstream = Process("upstream", [sys.executable, "-m", "tawa.devcluster.upstream", "--port",
@@ -131,7 +134,8 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None)
             proc.stop()
         raise
     state = StackState(kubeconfig, f"http://127.0.0.1:{wallet_port}", token, f"http://127.0.0.1:{janus_port}",
-                       jwt_secret, f"http://127.0.0.1:{upstream_port}", env, hosting_period, {p.name: p.pid for p in processes if p.pid}, str(logs))
+                       jwt_secret, f"http://127.0.0.1:{upstream_port}", env, hosting_period, {p.name: p.pid for p in processes if p.pid}, str(logs),
+                       suspend_after)
     _save_state(state)
     return state
 
