@@ -227,3 +227,36 @@ def test_suspend_after_scales_to_zero_until_a_purchase_pays_the_owed_hours(
     assert not [h for h in hours if last_hour < h < resumed_bucket], [e.details["hour"] for e in events]
     assert_one_charge_per_bucket([e for e in events if parse_bucket_id(e.details["hour"]) <= last_hour], 2.0)
     assert len(hours) == len(set(hours))
+
+
+def test_two_operators_suspend_and_resume_once_without_fighting(
+        kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
+        operator: Callable[..., OperatorProcess]) -> None:
+    ops = operator(hosting_period="2", suspend_after="2")
+    ops.start()
+    ns = namespace("app")
+    kube_cluster.apply_component(component_manifest("app", ns, org))
+    ready(kube_cluster, ns, "app", 1)
+    eventually(lambda: hosting_events(wallet, org, f"{ns}/app"), what="the first charge")
+    generation = kube_cluster.deployment(ns, "app").metadata.generation  # type: ignore[union-attr]
+    drain(wallet, org, leave=3)
+
+    eventually(lambda: replicas(kube_cluster, ns, "app") == 0, timeout=30, what="the Deployment scaled to 0")
+    samples = []
+    for _ in range(12):  # 6 s, three buckets: neither replica scales it back
+        samples.append(replicas(kube_cluster, ns, "app"))
+        time.sleep(0.5)
+    assert samples == [0] * 12
+    wallet.client.purchase(org, 1000)
+    eventually(lambda: replicas(kube_cluster, ns, "app") == 1, timeout=20, what="the Deployment scaled back")
+    samples = []
+    for _ in range(8):  # neither replica suspends it again from a stale view
+        samples.append(replicas(kube_cluster, ns, "app"))
+        time.sleep(0.5)
+    assert samples == [1] * 8
+    # One scale down, one scale up: no flapping in between.
+    assert kube_cluster.deployment(ns, "app").metadata.generation == generation + 2  # type: ignore[union-attr]
+    gas_exhausted(kube_cluster, ns, "app", "False")
+    assert "suspended" not in kube_cluster.component(ns, "app")["status"]
+    hours = [e.details["hour"] for e in hosting_events(wallet, org, f"{ns}/app")]
+    assert len(hours) == len(set(hours)), hours
