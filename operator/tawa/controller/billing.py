@@ -151,35 +151,45 @@ def _admitted(component: Component, namespace: str) -> int:
     return component.spec.replicas if admitted is None else admitted
 
 
+def _resume(component: Component, body: kopf.Body, work: Work, held: Suspension, outcome: Outcome,
+            last: str | None, now: float) -> None:
+    namespace = str(body.metadata.namespace)
+    replicas = _admitted(component, namespace)
+    # Scaled back first: if the status write is lost, the next round resumes again.
+    kubeapi.scale_deployment(component.name, namespace, replicas, None, BILLING_MANAGER)
+    _record(component, body, work.pods, outcome, last, None, now)
+    paid = component.tier.tokens_per_hour * work.pods * len(outcome.charged)
+    kopf.event(body, type="Normal", reason="Resumed", message=suspension.resumed_message(
+        component.name, wallet_id(component.spec.owner), paid, replicas, held.since))
+
+
+def _suspend(component: Component, body: kopf.Body, work: Work, outcome: Outcome, last: str | None,
+             now: float) -> None:
+    held = Suspension(suspension.iso(now), work.due[-1], work.pods)
+    # Recorded first: a reconcile then keeps the Deployment at 0, and if the scale
+    # is lost the next round (HOLD) makes it.
+    unpaid_tokens = _record(component, body, work.pods, outcome, last, held, now)
+    kubeapi.scale_deployment(component.name, str(body.metadata.namespace), 0, held.since, BILLING_MANAGER)
+    since = _unpaid_since(body.status)
+    kopf.warn(body, reason="Suspended", message=suspension.suspended_message(
+        component.name, wallet_id(component.spec.owner), component.spec.owner, unpaid_tokens, outcome.unpaid,
+        now if since is None else since, SETTINGS.suspend_after))
+
+
 def _settle(component: Component, body: kopf.Body, work: Work, outcome: Outcome, last: str | None,
             step: Step, now: float) -> None:
     """Record the round and carry out the policy's step. The order of the writes is
     what a crash between them leaves: the next round finishes the step."""
-    name, namespace, wallet = component.name, str(body.metadata.namespace), wallet_id(component.spec.owner)
     if step is Step.RESUME and work.suspension is not None:
-        replicas = _admitted(component, namespace)
-        # Scaled back first: if the status write is lost, the next round resumes again.
-        kubeapi.scale_deployment(name, namespace, replicas, None, BILLING_MANAGER)
-        _record(component, body, work.pods, outcome, last, None, now)
-        paid = component.tier.tokens_per_hour * work.pods * len(outcome.charged)
-        kopf.event(body, type="Normal", reason="Resumed",
-                   message=suspension.resumed_message(name, wallet, paid, replicas, work.suspension.since))
-        return
-    if step is Step.SUSPEND:
-        held = Suspension(suspension.iso(now), work.due[-1], work.pods)
-        # Recorded first: a reconcile then keeps the Deployment at 0, and if the scale
-        # is lost the next round (HOLD) makes it.
-        unpaid_tokens = _record(component, body, work.pods, outcome, last, held, now)
-        kubeapi.scale_deployment(name, namespace, 0, held.since, BILLING_MANAGER)
-        since = _unpaid_since(body.status)
-        kopf.warn(body, reason="Suspended", message=suspension.suspended_message(
-            name, wallet, component.spec.owner, unpaid_tokens, outcome.unpaid,
-            now if since is None else since, SETTINGS.suspend_after))
-        return
-    _record(component, body, work.pods, outcome, last, work.suspension, now)
-    if step is Step.HOLD and work.suspension is not None and int(body.status.get("replicas") or 0) != 0:
-        # Pods while suspended: a reconcile that raced the suspension (or a lost scale).
-        kubeapi.scale_deployment(name, namespace, 0, work.suspension.since, BILLING_MANAGER)
+        _resume(component, body, work, work.suspension, outcome, last, now)
+    elif step is Step.SUSPEND:
+        _suspend(component, body, work, outcome, last, now)
+    else:
+        _record(component, body, work.pods, outcome, last, work.suspension, now)
+        if step is Step.HOLD and work.suspension is not None and int(body.status.get("replicas") or 0) != 0:
+            # Pods while suspended: a reconcile that raced the suspension, or a lost scale.
+            kubeapi.scale_deployment(component.name, str(body.metadata.namespace), 0, work.suspension.since,
+                                     BILLING_MANAGER)
 
 
 def _sleep_seconds(now: float) -> float:
