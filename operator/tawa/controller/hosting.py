@@ -6,11 +6,20 @@ is paid at the start of each hour for the pods running then), keyed by
 twice. After downtime the missed buckets are charged too, at most `limit` of
 them. A deleted Component is not charged again: its current bucket was
 already paid at its start, and nothing is refunded.
+
+A bucket in which the timer saw the Component with no Ready pods (and none
+Ready later in that bucket) is idle: it is never charged, neither then nor as
+catch-up. Catch-up is for buckets the operator did not see, which it charges as
+if the pods Ready now ran in them. Idle buckets are numbered (`bucket_index`)
+and kept only after the last charged one and inside the catch-up window: no
+other bucket could be charged anyway.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Any
 
 
 def bucket_start(now: float, period: float) -> float:
@@ -52,3 +61,61 @@ def later(a: str | None, b: str | None) -> str | None:
 
 def idempotency_key(component_uid: str, bucket: str) -> str:
     return f"hosting/{component_uid}/{bucket}"
+
+
+def bucket_index(bucket: str, period: float) -> int:
+    """The bucket's number since the epoch: whole numbers compare and step exactly, at any period."""
+    return round(parse_bucket_id(bucket) / period)
+
+
+def bucket_at(index: int, period: float) -> str:
+    return bucket_id(index * period)  # the same float as bucket_start: index == now // period
+
+
+def window(now: float, period: float, limit: int) -> range:
+    """The bucket numbers catch-up can still charge: the last `limit`, ending with the current one."""
+    current = int(now // period)
+    return range(current - limit + 1, current + 1)
+
+
+def idle_buckets(value: Any, period: float, within: range) -> frozenset[int]:
+    """status.idleHours ([{from, through}]) as bucket numbers inside `within`. Anything
+    malformed counts as not idle: a bucket is charged rather than forgiven."""
+    found: set[int] = set()
+    for stretch in value if isinstance(value, list) else []:
+        try:
+            first, last = (bucket_index(str(stretch[k]), period) for k in ("from", "through"))
+        except (KeyError, TypeError, ValueError):
+            continue
+        found.update(range(max(first, within.start), min(last, within.stop - 1) + 1))
+    return frozenset(found)
+
+
+def idle_hours(idle: Iterable[int], period: float) -> list[dict[str, str]]:
+    """Bucket numbers as status.idleHours: consecutive ones as one {from, through} stretch."""
+    stretches: list[list[int]] = []
+    for index in sorted(idle):
+        if stretches and index == stretches[-1][1] + 1:
+            stretches[-1][1] = index
+        else:
+            stretches.append([index, index])
+    return [{"from": bucket_at(a, period), "through": bucket_at(b, period)} for a, b in stretches]
+
+
+def billable(due: list[str], idle: frozenset[int], period: float) -> list[str]:
+    """The due buckets without the idle ones. The last stays: it is the current bucket,
+    whose pods may have become Ready since it was seen idle (or, suspended, the last
+    bucket charged with pods, which was never idle)."""
+    return [b for b in due[:-1] if bucket_index(b, period) not in idle] + due[-1:]
+
+
+def marks_idle(current: int, last_charged: int | None, seen_ready: int | None, idle: frozenset[int]) -> bool:
+    """Whether a Component seen with no Ready pods now makes the current bucket idle: not
+    before its first charge (there is nothing to catch up), not once charged, not when
+    this process saw Ready pods in it (charged or owed: never forgiven), not twice."""
+    return last_charged is not None and current > last_charged and current != seen_ready and current not in idle
+
+
+def pruned_idle(idle: frozenset[int], last_charged: int | None, within: range) -> frozenset[int]:
+    """The idle buckets still worth recording: after the last charged one, inside the window."""
+    return frozenset(i for i in idle if i in within and (last_charged is None or i > last_charged))
