@@ -11,6 +11,12 @@ daemon costs far more memory and wake-ups for the same work).
 Exactly once: the wallet's idempotency key `hosting/{uid}/{bucket}` is the
 guard (restarts, retries, two replicas); status.lastChargedHour is a hint.
 
+Idle buckets: a Component seen with no Ready pods in a bucket is recorded once
+per bucket in status.idleHours, and those buckets are never charged, not even
+as catch-up when its pods return (catch-up is for buckets the operator missed).
+The record is in the status, not in memory, so a restart cannot bring the
+charge back.
+
 With `suspendAfter` set, a Component unpaid for longer than that is scaled to 0
 (suspension.py decides; status.suspended records it). Its owed buckets keep
 being retried each round at the pods it had, although it has no Ready pods; once
@@ -26,7 +32,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -81,12 +87,26 @@ def charge_buckets(component: Component, uid: str, namespace: str, pods: int, du
 
 @dataclass(frozen=True)
 class Work:
-    """One Component's round: the buckets to charge, at how many pods."""
+    """One Component's round: the buckets to charge, at how many pods, and its idle ones."""
     uid: str
     raw: dict[str, Any]
     due: list[str]
     pods: int
     suspension: Suspension | None
+    idle: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Billed:
+    """What the status records as billed: the last charged bucket (or the last one a
+    resume settled) and the idle buckets after it, none of which is charged again."""
+    last: str | None
+    idle: frozenset[int] = frozenset()
+
+    def fields(self) -> dict[str, Any]:
+        # None leaves idleHours out of the apply, which removes it from the status.
+        return {"lastChargedHour": self.last,
+                "idleHours": hosting.idle_hours(self.idle, SETTINGS.hosting_period) or None}
 
 
 def _gas_condition(owner: str, unpaid_tokens: int, unpaid: list[str], note: str) -> Condition:
@@ -118,7 +138,7 @@ def _note(body: kopf.Body, held: Suspension | None, now: float) -> str:
     return suspension.pending_note(math.floor(now) if since is None else since, SETTINGS.suspend_after)
 
 
-def _record(component: Component, body: kopf.Body, pods: int, outcome: Outcome, last: str | None,
+def _record(component: Component, body: kopf.Body, pods: int, outcome: Outcome, billed: Billed,
             held: Suspension | None, now: float) -> int:
     """Metrics, GasExhausted (and its events) and the billing fields of the status;
     returns the unpaid tokens."""
@@ -139,8 +159,8 @@ def _record(component: Component, body: kopf.Body, pods: int, outcome: Outcome, 
         kopf.warn(body, reason="HostingUnpaid", message=verdict.message)
     elif not verdict.status and was == "True":
         kopf.event(body, type="Normal", reason="HostingCharged", message="hosting is paid up again")
-    write_status(body, BILLING_MANAGER, [verdict], body.status.get("observedGeneration"),
-                 lastChargedHour=last, unpaidTokens=unpaid_tokens, suspended=held.to_status() if held else None)
+    write_status(body, BILLING_MANAGER, [verdict], body.status.get("observedGeneration"), **billed.fields(),
+                 unpaidTokens=unpaid_tokens, suspended=held.to_status() if held else None)
     return unpaid_tokens
 
 
@@ -152,23 +172,23 @@ def _admitted(component: Component, namespace: str) -> int:
 
 
 def _resume(component: Component, body: kopf.Body, work: Work, held: Suspension, outcome: Outcome,
-            last: str | None, now: float) -> None:
+            billed: Billed, now: float) -> None:
     namespace = str(body.metadata.namespace)
     replicas = _admitted(component, namespace)
     # Scaled back first: if the status write is lost, the next round resumes again.
     kubeapi.scale_deployment(component.name, namespace, replicas, None, BILLING_MANAGER)
-    _record(component, body, work.pods, outcome, last, None, now)
+    _record(component, body, work.pods, outcome, billed, None, now)
     paid = component.tier.tokens_per_hour * work.pods * len(outcome.charged)
     kopf.event(body, type="Normal", reason="Resumed", message=suspension.resumed_message(
         component.name, wallet_id(component.spec.owner), paid, replicas, held.since))
 
 
-def _suspend(component: Component, body: kopf.Body, work: Work, outcome: Outcome, last: str | None,
+def _suspend(component: Component, body: kopf.Body, work: Work, outcome: Outcome, billed: Billed,
              now: float) -> None:
     held = Suspension(suspension.iso(now), work.due[-1], work.pods)
     # Recorded first: a reconcile then keeps the Deployment at 0, and if the scale
     # is lost the next round (HOLD) makes it.
-    unpaid_tokens = _record(component, body, work.pods, outcome, last, held, now)
+    unpaid_tokens = _record(component, body, work.pods, outcome, billed, held, now)
     kubeapi.scale_deployment(component.name, str(body.metadata.namespace), 0, held.since, BILLING_MANAGER)
     since = _unpaid_since(body.status)
     kopf.warn(body, reason="Suspended", message=suspension.suspended_message(
@@ -176,16 +196,16 @@ def _suspend(component: Component, body: kopf.Body, work: Work, outcome: Outcome
         now if since is None else since, SETTINGS.suspend_after))
 
 
-def _settle(component: Component, body: kopf.Body, work: Work, outcome: Outcome, last: str | None,
+def _settle(component: Component, body: kopf.Body, work: Work, outcome: Outcome, billed: Billed,
             step: Step, now: float) -> None:
     """Record the round and carry out the policy's step. The order of the writes is
     what a crash between them leaves: the next round finishes the step."""
     if step is Step.RESUME and work.suspension is not None:
-        _resume(component, body, work, work.suspension, outcome, last, now)
+        _resume(component, body, work, work.suspension, outcome, billed, now)
     elif step is Step.SUSPEND:
-        _suspend(component, body, work, outcome, last, now)
+        _suspend(component, body, work, outcome, billed, now)
     else:
-        _record(component, body, work.pods, outcome, last, work.suspension, now)
+        _record(component, body, work.pods, outcome, billed, work.suspension, now)
         if step is Step.HOLD and work.suspension is not None and int(body.status.get("replicas") or 0) != 0:
             # Pods while suspended: a reconcile that raced the suspension, or a lost scale.
             kubeapi.scale_deployment(component.name, str(body.metadata.namespace), 0, work.suspension.since,
@@ -206,10 +226,12 @@ def _valid(body: kopf.Body) -> Component | None:
         return None
 
 
-# The latest body of every Component, by uid, and the last bucket charged for it
-# in this process (status.lastChargedHour may lag behind our own writes).
+# The latest body of every Component, by uid; the last bucket charged for it in this
+# process (status.lastChargedHour may lag behind our own writes); and the last bucket
+# (number) in which this process saw it with Ready pods, which it never records idle.
 _components: dict[str, dict[str, Any]] = {}
 _last_charged: dict[str, str | None] = {}
+_seen_ready: dict[str, int] = {}
 
 
 @kopf.on.event(*RESOURCE)
@@ -221,19 +243,36 @@ async def track_component(body: kopf.Body, type: str | None, **_: Any) -> None:
     if type == "DELETED":  # a deleted Component is not charged again
         _components.pop(uid, None)
         _last_charged.pop(uid, None)
+        _seen_ready.pop(uid, None)
         return
+    if uid not in _components and (condition(body.status, "GasExhausted") or {}).get("status") == "True":
+        # First sight while unpaid: before a restart, pods may have been Ready in this
+        # bucket and its charge refused. Owed, it must not be recorded idle (forgiven).
+        _seen_ready[uid] = int(time.time() // SETTINGS.hosting_period)
     _components[uid] = dict(body)
     # The later of ours and the status: another replica may have settled further (a resume).
     _last_charged[uid] = hosting.later(_last_charged.get(uid), body.status.get("lastChargedHour"))
 
 
+def _window(now: float) -> range:
+    return hosting.window(now, SETTINGS.hosting_period, SETTINGS.catch_up_buckets)
+
+
+def _index(bucket: str | None) -> int | None:
+    return None if bucket is None else hosting.bucket_index(bucket, SETTINGS.hosting_period)
+
+
+def _idle(status: Mapping[str, Any], within: range) -> frozenset[int]:
+    return hosting.idle_buckets(status.get("idleHours"), SETTINGS.hosting_period, within)
+
+
 async def _charge_one(work: Work, slots: asyncio.Semaphore) -> None:
-    body = kopf.Body(work.raw)
+    body = kopf.Body(cast(kopf.RawBody, work.raw))
     component = _valid(body)
     if component is None:
         return
     async with slots:  # the wallet call only: it group-commits concurrent charges
-        outcome = await asyncio.to_thread(charge_buckets, component, work.uid, body.metadata.namespace,
+        outcome = await asyncio.to_thread(charge_buckets, component, work.uid, str(body.metadata.namespace),
                                           work.pods, work.due)
     now = time.time()
     step = suspension.decide(SETTINGS.suspend_after, work.suspension is not None, bool(outcome.unpaid),
@@ -243,39 +282,83 @@ async def _charge_one(work: Work, slots: asyncio.Semaphore) -> None:
         last = suspension.settled_through(work.suspension.hour, now, SETTINGS.hosting_period)
     if work.uid in _components:
         _last_charged[work.uid] = last
-    await asyncio.to_thread(_settle, component, body, work, outcome, last, step, now)
+    # A bucket charged with pods is not idle, paid or not: unpaid, it stays owed.
+    attempted = {hosting.bucket_index(b, SETTINGS.hosting_period) for b in work.due}
+    billed = Billed(last, hosting.pruned_idle(work.idle - attempted, _index(last), _window(now)))
+    await asyncio.to_thread(_settle, component, body, work, outcome, billed, step, now)
 
 
 def due_now(now: float) -> list[Work]:
     """Every Component with Ready pods and buckets not charged yet, and every suspended
-    one (no pods), with the buckets it owes."""
-    period, limit = SETTINGS.hosting_period, SETTINGS.catch_up_buckets
+    one (no pods), with the buckets it owes; neither includes its idle buckets."""
+    period, limit, within = SETTINGS.hosting_period, SETTINGS.catch_up_buckets, _window(now)
     work = []
     for uid, raw in list(_components.items()):
         status = raw.get("status") or {}
+        idle = _idle(status, within)
         held = Suspension.from_status(status.get("suspended"))
         if held is not None:  # retried every round: a purchase resumes it within seconds
-            work.append(Work(uid, raw, held.owed(_last_charged.get(uid), period, limit), held.pods, held))
+            owed = hosting.billable(held.owed(_last_charged.get(uid), period, limit), idle, period)
+            work.append(Work(uid, raw, owed, held.pods, held, idle))
             continue
         ready = int(status.get("readyReplicas") or 0)
         if ready <= 0:
             continue
-        due = hosting.buckets_due(_last_charged.get(uid), now, period, limit)
+        _seen_ready[uid] = within.stop - 1
+        due = hosting.billable(hosting.buckets_due(_last_charged.get(uid), now, period, limit), idle, period)
         if due:
-            work.append(Work(uid, raw, due, ready, None))
+            work.append(Work(uid, raw, due, ready, None, idle))
     return work
+
+
+@dataclass(frozen=True)
+class Idle:
+    """A Component first seen with no Ready pods in this bucket, and its idle buckets with it."""
+    uid: str
+    raw: dict[str, Any]
+    idle: frozenset[int]
+
+
+def idle_now(now: float) -> list[Idle]:
+    """Every Component with no Ready pods whose current bucket is not recorded idle yet:
+    one status write per Component and idle bucket, not one per poll."""
+    within = _window(now)
+    current, marks = within.stop - 1, []
+    for uid, raw in list(_components.items()):
+        status = raw.get("status") or {}
+        if int(status.get("readyReplicas") or 0) > 0 or Suspension.from_status(status.get("suspended")):
+            continue  # charged; or suspended, whose hours at 0 pods the resume settles
+        charged, idle = _index(_last_charged.get(uid)), _idle(status, within)
+        if hosting.marks_idle(current, charged, _seen_ready.get(uid), idle):
+            marks.append(Idle(uid, raw, hosting.pruned_idle(idle | {current}, charged, within)))
+    return marks
+
+
+def _record_idle(mark: Idle) -> None:
+    """Write the idle buckets, repeating the rest of what the billing writer owns:
+    its apply would drop whatever it left out."""
+    body = kopf.Body(cast(kopf.RawBody, mark.raw))
+    gas = condition(body.status, "GasExhausted")
+    kept = [] if gas is None else [Condition("GasExhausted", gas.get("status") == "True",
+                                             str(gas.get("reason", "")), str(gas.get("message", "")))]
+    write_status(body, BILLING_MANAGER, kept, body.status.get("observedGeneration"),
+                 **Billed(_last_charged.get(mark.uid), mark.idle).fields(),
+                 unpaidTokens=body.status.get("unpaidTokens"))
 
 
 async def hosting_loop(stopped: asyncio.Event) -> None:
     """One loop for all Components: at each bucket boundary (and briefly between
-    them, for pods that become Ready mid-bucket) charge whatever is due."""
+    them, for pods that become Ready mid-bucket) charge whatever is due, and
+    record the buckets of Components with no Ready pods as idle."""
     slots = asyncio.Semaphore(CHARGE_CONCURRENCY)
     while not stopped.is_set():
-        work = due_now(time.time())
-        if work:
-            results = await asyncio.gather(*(_charge_one(w, slots) for w in work), return_exceptions=True)
+        now = time.time()
+        jobs = [*(_charge_one(w, slots) for w in due_now(now)),
+                *(asyncio.to_thread(_record_idle, m) for m in idle_now(now))]
+        if jobs:
+            results = await asyncio.gather(*jobs, return_exceptions=True)
             for failure in (r for r in results if isinstance(r, Exception)):
-                log.warning("hosting charge failed and will be retried: %r", failure)
+                log.warning("hosting round failed and will be retried: %r", failure)
         try:
             await asyncio.wait_for(stopped.wait(), _sleep_seconds(time.time()))
         except TimeoutError:
