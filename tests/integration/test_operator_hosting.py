@@ -319,6 +319,35 @@ def test_hours_scaled_to_zero_are_not_charged_when_pods_return(
     eventually(lambda: not idle_hours(kube_cluster, ns, "app"), what="idleHours gone once charged past them")
 
 
+def test_unpaid_hours_with_pods_stay_owed_while_the_hours_at_zero_pods_are_not(
+        kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
+        operator: Callable[..., OperatorProcess]) -> None:
+    period = 2.0
+    operator(hosting_period=str(period))
+    ns = namespace("app")
+    kube_cluster.apply_component(component_manifest("app", ns, org))
+    ready(kube_cluster, ns, "app", 1)
+    eventually(lambda: hosting_events(wallet, org, f"{ns}/app"), what="the first charge")
+    drain(wallet, org, leave=3)  # less than one nano hour (5)
+    gas_exhausted(kube_cluster, ns, "app", "True")
+    time.sleep(2 * period)  # more unpaid hours, with a pod
+
+    idle_from = scale(kube_cluster, ns, "app", 0)  # the owner stops it while it owes
+    time.sleep(4 * period)
+    wallet.client.purchase(org, 1000)
+    idle_to = time.time()
+    scale(kube_cluster, ns, "app", 1)
+    gas_exhausted(kube_cluster, ns, "app", "False")
+    eventually(lambda: any(parse_bucket_id(e.details["hour"]) >= bucket_start(idle_to, period) + period
+                           for e in hosting_events(wallet, org, f"{ns}/app")), timeout=30,
+               what="charges after the pods came back")
+
+    # Every hour with a pod is charged once, the unpaid ones included; none of those at 0 pods.
+    events = hosting_events(wallet, org, f"{ns}/app")
+    assert_idle_buckets_not_charged(events, idle_from, idle_to, period)
+    assert len([e for e in events if parse_bucket_id(e.details["hour"]) <= bucket_start(idle_from, period)]) >= 4
+    assert kube_cluster.component(ns, "app")["status"]["unpaidTokens"] == 0
+
 def test_hours_at_zero_pods_stay_uncharged_across_an_operator_restart(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
         operator: Callable[..., OperatorProcess]) -> None:
