@@ -48,6 +48,40 @@ def _condition_column(name: str, condition: str, field: str = "reason") -> dict[
             "jsonPath": f'.status.conditions[?(@.type=="{condition}")].{field}'}
 
 
+def _string(description: str) -> dict[str, str]:
+    return {"type": "string", "description": description}
+
+
+def _billing_status() -> dict[str, Any]:
+    """The hosting loop's fields (operator/tawa/controller/billing.py), described for
+    `kubectl explain`. Types only, no bounds: the API server must never refuse the
+    write that records a charge."""
+    stretch = {"type": "object", "properties": {
+        "from": _string("UTC start of the stretch's first idle bucket"),
+        "through": _string("UTC start of the stretch's last idle bucket"),
+    }}
+    return {
+        "lastChargedHour": _string(
+            "UTC start of the last hosting bucket charged, every earlier one settled (after a suspension: the "
+            "last one settled without a charge). Later buckets are charged while the operator sees Ready pods, "
+            "and caught up (at most 24) after operator downtime, unless listed in idleHours."),
+        "idleHours": {"type": "array", "items": stretch, "description": (
+            "Buckets after lastChargedHour in which the operator saw no Ready pods (and none Ready later in "
+            "the bucket), as from/through stretches: never charged, not even as catch-up. Recorded once per "
+            "bucket; only the last 24 buckets are kept, and it is empty again once a charge passes them.")},
+        "unpaidTokens": {"type": "integer", "description": (
+            "Hosting tokens the wallet refused in the last round (GasExhausted=True), retried while the Component "
+            "has Ready pods or is suspended; 0 when paid.")},
+        "suspended": {"type": "object", "description": (
+            "Set while the Deployment is scaled to 0 for unpaid hosting (TAWA_SUSPEND_AFTER); removed once the "
+            "owed hours are paid and it is scaled back."), "properties": {
+            "since": _string("when it was scaled to 0 (UTC, seconds)"),
+            "lastHour": _string("UTC start of the last bucket charged while it had pods: the owed hours end there"),
+            "pods": {"type": "integer", "description": "the Ready pods it had: each owed hour is charged for these"},
+        }},
+    }
+
+
 def status_schema() -> dict[str, Any]:
     condition = {
         "type": "object",
@@ -71,8 +105,7 @@ def status_schema() -> dict[str, Any]:
             "readyReplicas": {"type": "integer"},
             "ready": {"type": "string"},
             "tokensPerHour": {"type": "integer"},
-            "lastChargedHour": {"type": "string"},
-            "unpaidTokens": {"type": "integer"},
+            **_billing_status(),
             "conditions": {
                 "type": "array",
                 "items": condition,
@@ -90,6 +123,8 @@ def component_crd() -> dict[str, Any]:
         _condition_column("Gate", "DeployGate"),
         {"name": "Ready", "type": "string", "jsonPath": ".status.ready"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        # -o wide only: how long it has been held at 0 pods for unpaid hosting (READY shows 0/0).
+        {"name": "Suspended", "type": "date", "jsonPath": ".status.suspended.since", "priority": 1},
     ]
     schema = {
         "type": "object",
