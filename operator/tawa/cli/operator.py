@@ -40,8 +40,11 @@ def run(namespaces: tuple[str, ...], liveness: str | None, peering: str | None, 
 
     _limit_malloc_arenas()
 
-    import tawa.controller.billing  # noqa: F401  (registers the hosting daemon)
+    import tawa.controller.billing  # registers the hosting loop
     import tawa.controller.handlers  # noqa: F401  (registers the handlers)
+    from tawa.controller import login
+
+    login.NAMESPACES[:] = namespaces
 
     kopf.configure(verbose=verbose)
     if metrics_port:

@@ -12,7 +12,11 @@ from kubernetes.client.exceptions import ApiException
 from tawa.catalog.render import API_GROUP, KIND, PLURAL
 from tawa.controller.children import MANAGER, SUSPENDED
 
-APPLY = {"field_manager": MANAGER, "force": True, "_content_type": "application/apply-patch+yaml"}
+WORKER_THREADS = 64  # kopf's threads for sync handlers: they mostly wait on the API server and the wallet
+# The answers to our writes are not used: skipping their conversion into the
+# client's models saves most of a write's CPU and the burst's peak memory.
+UNREAD: dict[str, Any] = {"_preload_content": False}
+APPLY: dict[str, Any] = {"field_manager": MANAGER, "force": True, "_content_type": "application/apply-patch+yaml", **UNREAD}
 
 
 @cache
@@ -22,7 +26,7 @@ def api() -> client.ApiClient:
         config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
         config.load_kube_config(client_configuration=configuration)
-    configuration.connection_pool_maxsize = 32  # one per kopf worker thread, and then some
+    configuration.connection_pool_maxsize = WORKER_THREADS  # one per kopf worker thread: none discarded
     return client.ApiClient(configuration)
 
 
@@ -30,14 +34,23 @@ def apply(obj: dict[str, Any]) -> None:
     meta = obj["metadata"]
     name, ns = meta["name"], meta["namespace"]
     kind = obj["kind"]
+    answer: Any
     if kind == "Deployment":
-        client.AppsV1Api(api()).patch_namespaced_deployment(name, ns, obj, **APPLY)
+        answer = client.AppsV1Api(api()).patch_namespaced_deployment(name, ns, obj, **APPLY)
     elif kind == "Service":
-        client.CoreV1Api(api()).patch_namespaced_service(name, ns, obj, **APPLY)
+        answer = client.CoreV1Api(api()).patch_namespaced_service(name, ns, obj, **APPLY)
     elif kind == "ServiceAccount":
-        client.CoreV1Api(api()).patch_namespaced_service_account(name, ns, obj, **APPLY)
+        answer = client.CoreV1Api(api()).patch_namespaced_service_account(name, ns, obj, **APPLY)
     else:
         raise ValueError(f"unsupported kind {kind}")
+    _drain(answer)
+
+
+def _drain(answer: Any) -> None:
+    """Read an unused answer to the end, so that its connection goes back to the pool
+    (errors were raised as ApiException already)."""
+    answer.read()
+    answer.release_conn()
 
 
 def read_deployment(name: str, namespace: str) -> dict[str, Any] | None:
@@ -56,8 +69,8 @@ def scale_deployment(name: str, namespace: str, replicas: int, suspended_since: 
     False when the Deployment is gone."""
     patch = {"metadata": {"annotations": {SUSPENDED: suspended_since}}, "spec": {"replicas": replicas}}
     try:
-        client.AppsV1Api(api()).patch_namespaced_deployment(
-            name, namespace, patch, field_manager=manager, _content_type="application/merge-patch+json")
+        _drain(client.AppsV1Api(api()).patch_namespaced_deployment(
+            name, namespace, patch, field_manager=manager, _content_type="application/merge-patch+json", **UNREAD))
     except ApiException as exc:
         if exc.status == 404:
             return False
@@ -76,9 +89,9 @@ def apply_component_status(name: str, namespace: str, manager: str, status: dict
     body = {"apiVersion": f"{API_GROUP}/v1", "kind": KIND, "metadata": {"name": name, "namespace": namespace},
             "status": status}
     try:
-        client.CustomObjectsApi(api()).patch_namespaced_custom_object_status(
+        _drain(client.CustomObjectsApi(api()).patch_namespaced_custom_object_status(
             API_GROUP, "v1", namespace, PLURAL, name, body, field_manager=manager, force=True,
-            _content_type="application/apply-patch+yaml")
+            _content_type="application/apply-patch+yaml", **UNREAD))
     except ApiException as exc:
         if exc.status != 404:  # deleted meanwhile: nothing to report on
             raise
