@@ -383,9 +383,6 @@ def test_hours_at_zero_pods_stay_uncharged_across_an_operator_restart(
     assert wallet.client.get_wallet(org).balances.intro == 50_000 - sum(e.tokens for e in events)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "spec.replicas 0 (allowed by the CRD) is a rollout, and the gate's check-reserve with replicas 0 is "
-    "refused by the wallet (422, replicas >= 1): the reconcile raises and retries, the Deployment keeps its pods"))
 def test_a_component_scaled_to_zero_through_its_spec_gets_a_deployment_at_zero(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
         operator: Callable[..., OperatorProcess]) -> None:
@@ -397,3 +394,5 @@ def test_a_component_scaled_to_zero_through_its_spec_gets_a_deployment_at_zero(
     comp["spec"]["replicas"] = 0
     kube_cluster.apply_component(comp)
     eventually(lambda: replicas(kube_cluster, ns, "app") == 0, timeout=15, what="the Deployment at 0 replicas")
+    gate = kube_cluster.condition(ns, "app", "DeployGate")
+    assert gate["status"] == "True" and gate["message"] == f"0 replicas: no reserve is needed from wallet-{org}"

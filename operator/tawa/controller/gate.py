@@ -18,6 +18,11 @@ def covered(wallet: str, balance: int, required: int) -> Condition:
                      f"{wallet} holds {_t(balance)} tokens, covering the 3-month reserve of {_t(required)}")
 
 
+def nothing_to_reserve(wallet: str) -> Condition:
+    """Scaled to 0 replicas: no pods, no hosting, nothing to hold back."""
+    return Condition(GATE, True, "ReserveCovered", f"0 replicas: no reserve is needed from {wallet}")
+
+
 def insufficient(component: Component, wallet: str, balance: int, required: int, shortfall: int) -> Condition:
     tier, replicas = component.tier, component.spec.replicas
     return Condition(GATE, False, "InsufficientReserve", (

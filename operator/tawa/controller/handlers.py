@@ -39,7 +39,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=API_GROUP, key="last-handled-configuration")
     settings.posting.level = logging.WARNING  # our own Events are explicit; kopf's chatter stays in the log
     settings.watching.server_timeout = 270
-    settings.execution.max_workers = 64  # handlers mostly wait on the API server and the wallet
+    settings.execution.max_workers = kubeapi.WORKER_THREADS
 
 
 def _shown(status: dict[str, Any], conditions: list[dict[str, Any]], fields: dict[str, Any]) -> bool:
@@ -100,6 +100,8 @@ def _validate(body: kopf.Body) -> tuple[Component | None, Condition]:
 def _gate_verdict(component: Component, body: kopf.Body) -> Condition:
     """Ask the wallet whether the owner covers the reserve; warn once per new closed verdict."""
     wallet = wallet_id(component.spec.owner)
+    if component.spec.replicas == 0:
+        return gate.nothing_to_reserve(wallet)  # the wallet refuses a check for 0 replicas
     try:
         check = wallet_client().check_reserve(wallet, component.tier.name, component.spec.replicas)
     except WalletNotFound:
