@@ -286,6 +286,16 @@ def assert_idle_buckets_not_charged(events: list[GasEvent], idle_from: float, id
     assert after and parse_bucket_id(after[0].details["hour"]) <= up + period, f"pods back, not charged: {hours}"
 
 
+def running_app(kube: KubeCluster, namespace: Callable[[str], str], org: str,
+                operator: Callable[..., OperatorProcess], period: float) -> str:
+    """An operator with `period`-second hours and one Ready nano Component `app`; its namespace."""
+    operator(hosting_period=str(period))
+    ns = namespace("app")
+    kube.apply_component(component_manifest("app", ns, org))
+    ready(kube, ns, "app", 1)
+    return ns
+
+
 def idle_hours(kube: KubeCluster, ns: str, name: str) -> list[dict[str, str]]:
     found: list[dict[str, str]] = kube.component(ns, name)["status"].get("idleHours", [])
     return found
@@ -295,10 +305,7 @@ def test_hours_scaled_to_zero_are_not_charged_when_pods_return(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
         operator: Callable[..., OperatorProcess]) -> None:
     period = 2.0
-    operator(hosting_period=str(period))
-    ns = namespace("app")
-    kube_cluster.apply_component(component_manifest("app", ns, org))
-    ready(kube_cluster, ns, "app", 1)
+    ns = running_app(kube_cluster, namespace, org, operator, period)
     eventually(lambda: len(hosting_events(wallet, org, f"{ns}/app")) >= 2, timeout=30, what="two charges")
 
     idle_from = scale(kube_cluster, ns, "app", 0)
@@ -323,10 +330,7 @@ def test_unpaid_hours_with_pods_stay_owed_while_the_hours_at_zero_pods_are_not(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
         operator: Callable[..., OperatorProcess]) -> None:
     period = 2.0
-    operator(hosting_period=str(period))
-    ns = namespace("app")
-    kube_cluster.apply_component(component_manifest("app", ns, org))
-    ready(kube_cluster, ns, "app", 1)
+    ns = running_app(kube_cluster, namespace, org, operator, period)
     eventually(lambda: hosting_events(wallet, org, f"{ns}/app"), what="the first charge")
     drain(wallet, org, leave=3)  # less than one nano hour (5)
     gas_exhausted(kube_cluster, ns, "app", "True")
