@@ -106,11 +106,13 @@ def run(components: int, orgs: int, period: float, work: Path) -> dict:
         applied = time.monotonic() - started
         wait_until(lambda: count_deployments(apps) >= components, "every Deployment", 600, operator)
         to_deployments = time.monotonic() - started
-        log(f"all {components} Deployments after {to_deployments:.1f}s (applies took {applied:.1f}s)")
+        log(f"all {components} Deployments after {to_deployments:.1f}s (applies took {applied:.1f}s); "
+            f"operator peak RSS so far {peak_rss_mb(operator.pid)} MB")
         requests_to_converge = audited_requests(plane.audit_log())
 
         wait_until(lambda: count_ready(custom) >= components, "every Component Ready", 900, operator)
-        log("all pods Ready; waiting for the next hosting bucket")
+        log(f"all pods Ready (operator peak RSS so far {peak_rss_mb(operator.pid)} MB); waiting for the next "
+            "hosting bucket")
         now = time.time()
         boundary = bucket_start(now, period) + period
         if boundary - now < 1:

@@ -37,6 +37,7 @@ from typing import Any, cast
 import kopf
 
 from tawa.catalog.problems import CatalogError
+from tawa.catalog.render import API_GROUP
 from tawa.catalog.validate import Component, check_component
 from tawa.controller import children, hosting, kubeapi, metrics, suspension
 from tawa.controller.conditions import Condition, condition
@@ -226,6 +227,18 @@ def _valid(body: kopf.Body) -> Component | None:
         return None
 
 
+def kept(body: kopf.Body) -> dict[str, Any]:
+    """What the hosting loop reads of a Component, and what its Events name. Left out:
+    managedFields and kopf's annotations (a stored copy of the spec), most of each
+    body's memory, held for every Component."""
+    meta = body.metadata
+    annotations = {k: v for k, v in meta.annotations.items() if not k.startswith(f"{API_GROUP}/")}
+    return {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "spec": dict(body.spec),
+            "status": dict(body.status), "metadata": {
+                "name": meta.name, "namespace": meta.namespace, "uid": meta.uid,
+                "generation": meta.get("generation"), "annotations": annotations}}
+
+
 # The latest body of every Component, by uid; the last bucket charged for it in this
 # process (status.lastChargedHour may lag behind our own writes); and the last bucket
 # (number) in which this process saw it with Ready pods, which it never records idle.
@@ -249,7 +262,7 @@ async def track_component(body: kopf.Body, type: str | None, **_: Any) -> None:
         # First sight while unpaid: before a restart, pods may have been Ready in this
         # bucket and its charge refused. Owed, it must not be recorded idle (forgiven).
         _seen_ready[uid] = int(time.time() // SETTINGS.hosting_period)
-    _components[uid] = dict(body)
+    _components[uid] = kept(body)
     # The later of ours and the status: another replica may have settled further (a resume).
     _last_charged[uid] = hosting.later(_last_charged.get(uid), body.status.get("lastChargedHour"))
 
