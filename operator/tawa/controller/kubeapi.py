@@ -35,8 +35,8 @@ def api() -> client.ApiClient:
 
 
 def request(method: str, path: str, body: dict[str, Any] | None = None, content_type: str | None = None,
-            **query: Any) -> Any:
-    """One call through the client's connection pool and credentials, answered as JSON.
+            **query: Any) -> bytes:
+    """One call through the client's connection pool and credentials; the answer's body.
 
     The typed API classes (AppsV1Api, CoreV1Api, ...) cost ~27 MB of imports and turn
     every answer into models we never read; the four calls here do not need them."""
@@ -47,7 +47,7 @@ def request(method: str, path: str, body: dict[str, Any] | None = None, content_
     data: bytes = answer.read()
     if not 200 <= answer.status <= 299:
         raise ApiException.from_response(http_resp=answer, body=data.decode(errors="replace"), data=None)
-    return json.loads(data)
+    return data  # decoded only where it is read: most answers are not
 
 
 def apply(obj: dict[str, Any]) -> None:
@@ -62,7 +62,7 @@ def apply(obj: dict[str, Any]) -> None:
 
 def read_deployment(name: str, namespace: str) -> dict[str, Any] | None:
     try:
-        found: dict[str, Any] = request("GET", PATHS["Deployment"].format(namespace=namespace, name=name))
+        found: dict[str, Any] = json.loads(request("GET", PATHS["Deployment"].format(namespace=namespace, name=name)))
     except ApiException as exc:
         if exc.status == 404:
             return None
