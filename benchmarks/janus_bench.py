@@ -34,6 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import record  # noqa: E402
+
 ORG, OWNER = "benchorg", "benchowner"
 
 
@@ -246,6 +248,7 @@ def main() -> None:
         for name, v in r.items():
             print(f"{name:12s} {v['rps']:10.0f} rps  p50 {v['p50_ms']:.3f} ms  p99 {v['p99_ms']:.3f} ms",
                   file=sys.stderr)
+        record("janus", report)
         print(json.dumps(report))
     finally:
         if janus is not None:

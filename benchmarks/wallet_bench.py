@@ -29,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.report import record  # noqa: E402
 from tawa.wallet.client import AsyncWalletClient, HoldRequest, SettleRequest  # noqa: E402
 from tests.fixtures.postgres import start_cluster  # noqa: E402
 from tests.fixtures.wallet import WalletServer, start_wallet_server  # noqa: E402
@@ -130,6 +131,8 @@ def main() -> None:
             finally:
                 cluster.stop()
     result["load_average_1m"] = round(os.getloadavg()[0], 2)
+    if args.only is None:  # a whole run: both databases
+        record("wallet", result)
     print(json.dumps(result))
 
 
