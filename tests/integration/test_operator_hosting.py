@@ -56,6 +56,16 @@ def replicas(kube: KubeCluster, ns: str, name: str) -> int | None:
     return None if deployment is None else int(deployment.spec.replicas)
 
 
+def running_app(kube: KubeCluster, namespace: Callable[[str], str], org: str,
+                operator: Callable[..., OperatorProcess], period: float) -> str:
+    """An operator with `period`-second hours and one Ready nano Component `app`; its namespace."""
+    operator(hosting_period=str(period))
+    ns = namespace("app")
+    kube.apply_component(component_manifest("app", ns, org))
+    ready(kube, ns, "app", 1)
+    return ns
+
+
 def test_each_bucket_charged_rate_times_ready_pods(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
         operator: Callable[..., OperatorProcess]) -> None:
@@ -112,10 +122,7 @@ def test_two_operators_at_once_charge_once_and_do_not_fight(
 def test_short_balance_sets_gas_exhausted_until_a_purchase_pays_the_missed_hours(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
         operator: Callable[..., OperatorProcess]) -> None:
-    operator(hosting_period="2")
-    ns = namespace("app")
-    kube_cluster.apply_component(component_manifest("app", ns, org))
-    ready(kube_cluster, ns, "app", 1)
+    ns = running_app(kube_cluster, namespace, org, operator, 2.0)
     eventually(lambda: hosting_events(wallet, org, f"{ns}/app"), what="the first charge")
     drain(wallet, org, leave=3)  # less than one nano hour (5)
 
@@ -145,10 +152,7 @@ def test_short_balance_sets_gas_exhausted_until_a_purchase_pays_the_missed_hours
 def test_a_deleted_component_is_charged_no_more(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
         operator: Callable[..., OperatorProcess]) -> None:
-    operator(hosting_period="2")
-    ns = namespace("app")
-    kube_cluster.apply_component(component_manifest("app", ns, org))
-    ready(kube_cluster, ns, "app", 1)
+    ns = running_app(kube_cluster, namespace, org, operator, 2.0)
     eventually(lambda: len(hosting_events(wallet, org, f"{ns}/app")) >= 2, timeout=30, what="two charges")
     kube_cluster.custom.delete_namespaced_custom_object("tawa.insureco.io", "v1", ns, "components", "app")
     eventually(lambda: kube_cluster.deployment(ns, "app") is None, timeout=60, what="the Deployment to go")
@@ -284,16 +288,6 @@ def assert_idle_buckets_not_charged(events: list[GasEvent], idle_from: float, id
     assert_one_charge_per_bucket(before, period)
     assert_one_charge_per_bucket(after, period)
     assert after and parse_bucket_id(after[0].details["hour"]) <= up + period, f"pods back, not charged: {hours}"
-
-
-def running_app(kube: KubeCluster, namespace: Callable[[str], str], org: str,
-                operator: Callable[..., OperatorProcess], period: float) -> str:
-    """An operator with `period`-second hours and one Ready nano Component `app`; its namespace."""
-    operator(hosting_period=str(period))
-    ns = namespace("app")
-    kube.apply_component(component_manifest("app", ns, org))
-    ready(kube, ns, "app", 1)
-    return ns
 
 
 def idle_hours(kube: KubeCluster, ns: str, name: str) -> list[dict[str, str]]:
