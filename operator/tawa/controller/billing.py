@@ -352,9 +352,9 @@ def _record_idle(mark: Idle) -> None:
     its apply would drop whatever it left out."""
     body = kopf.Body(cast(kopf.RawBody, mark.raw))
     gas = condition(body.status, "GasExhausted")
-    kept = [] if gas is None else [Condition("GasExhausted", gas.get("status") == "True",
-                                             str(gas.get("reason", "")), str(gas.get("message", "")))]
-    write_status(body, BILLING_MANAGER, kept, body.status.get("observedGeneration"),
+    carried = [] if gas is None else [Condition("GasExhausted", gas.get("status") == "True",
+                                                str(gas.get("reason", "")), str(gas.get("message", "")))]
+    write_status(body, BILLING_MANAGER, carried, body.status.get("observedGeneration"),
                  **Billed(_last_charged.get(mark.uid), mark.idle).fields(),
                  unpaidTokens=body.status.get("unpaidTokens"))
 
