@@ -383,12 +383,7 @@ class Churn:
 
 
 class Chaos:
-    """kill -9 one of operator, Janus, wallet at a random moment; restart it after a random outage.
-
-    Runs on the main thread: processes are started with PR_SET_PDEATHSIG, which Linux ties to
-    the *thread* that forked them, so a restart made from a helper thread would be killed the
-    moment that thread ends.
-    """
+    """kill -9 one of operator, Janus, wallet at a random moment; restart it after a random outage."""
 
     TARGETS = ("operator", "janus", "wallet")
 
@@ -609,15 +604,45 @@ def audit_components(stack: Stack, churn: Churn, timeout: float) -> tuple[dict[s
             "held_back_by_gate": sum(1 for v in state.values() if v == "held back")}, problems
 
 
-def audit_hosting(stack: Stack, churn: Churn, stopped_at: float) -> tuple[dict[str, Any], list[str]]:
-    """Per running Component: buckets charged at most once, rate × pods, contiguous, up to the end."""
-    problems: list[str] = []
-    period = stack.hosting_period
+def hosting_charges(stack: Stack) -> dict[str, list[dict[str, Any]]]:
+    """The wallet's hosting charges by Component ("namespace/name"), each with its tokens."""
     per: dict[str, list[dict[str, Any]]] = defaultdict(list)
     with wallet_db(stack) as db:
         for details, amount in db.execute("SELECT details, amount FROM ledger_txns WHERE type='hosting_charge'"):
             d = json.loads(details)
             per[d["component"]].append({**d, "tokens": int(amount)})
+    return per
+
+
+def await_hosting_caught_up(stack: Stack, churn: Churn, timeout: float) -> list[str]:
+    """Wait until every Component with Ready pods has its current bucket charged.
+
+    The last operator may have been started moments before the chaos ended: until
+    its first tick it has caught up nothing, and stopping it then would leave the
+    buckets it was about to charge as a false gap."""
+    def caught_up() -> tuple[bool, Any]:
+        per, now = hosting_charges(stack), bucket_start(time.time(), stack.hosting_period)
+        behind = {}
+        for comp in churn.comps:
+            dep = stack.kube.deployment(comp.namespace, comp.name)
+            if dep is None or not dep.status.ready_replicas:
+                continue
+            last = max((parse_bucket_id(e["hour"]) for e in per.get(f"{comp.namespace}/{comp.name}", [])),
+                       default=None)
+            if last is None or last < now:
+                behind[comp.name] = f"last charged {bucket_id(last) if last else None}, now in {bucket_id(now)}"
+        return not behind, behind
+
+    ok, behind = eventually(caught_up, timeout)
+    return [] if ok else [f"{name}: hosting never caught up ({why})" for name, why in behind.items()]
+
+
+def audit_hosting(stack: Stack, churn: Churn, stopped_at: float) -> tuple[dict[str, Any], list[str]]:
+    """Per running Component: buckets charged at most once, rate × pods, contiguous, up to the
+    bucket the operator was told to stop in (`stopped_at`)."""
+    problems: list[str] = []
+    period = stack.hosting_period
+    per = hosting_charges(stack)
     last_bucket = bucket_start(stopped_at, period)
     gaps = charges = 0
     for comp in churn.comps:
@@ -638,7 +663,7 @@ def audit_hosting(stack: Stack, churn: Churn, stopped_at: float) -> tuple[dict[s
             gaps += len(missing)
             problems.append(f"{comp.name}: buckets never charged: {missing[:5]}")
         if starts[-1] < last_bucket - period:
-            problems.append(f"{comp.name}: last charged bucket {events[-1]['hour']}, the operator stopped in "
+            problems.append(f"{comp.name}: last charged bucket {events[-1]['hour']}, the operator was stopped in "
                             f"{bucket_id(last_bucket)}")
     return {"hosting_charges": charges, "hosting_gaps": gaps}, problems
 
@@ -701,8 +726,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         figures.update(comp_figures)
         if comp_problems:
             problems["components"] = comp_problems
-        stack.operator.stop(timeout=10)  # no more hosting ticks: the buckets are final
+        log("waiting for the operator to charge the current hosting bucket")
+        behind = await_hosting_caught_up(stack, churn, timeout=30)
+        if behind:
+            problems["hosting"] = behind
         stopped_at = time.time()
+        stack.operator.stop(timeout=10)  # no more hosting ticks: the buckets are final
 
         wait = HOLD_TTL + 2 * SWEEP + 1 - (time.monotonic() - janus_stopped)
         if wait > 0:
