@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,27 +102,3 @@ def test_a_janus_kill_right_after_a_2xx_still_charges_it(
                timeout=12, interval=0.5, what="the delivered 2xx to be charged")
     charged = [e for e in all_gas_events(wallet.client, org="acme") if e.request_id == request_id]
     assert len(charged) == 1 and charged[0].tokens == 5
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "tawa.devcluster.processes.Process starts children with prctl(PR_SET_PDEATHSIG, SIGKILL); Linux "
-    "sends that signal when the *thread* that forked the child exits, not the process. A server "
-    "(re)started from a helper thread — a chaos thread restarting Janus or the operator, a test "
-    "starting one in a ThreadPoolExecutor — is SIGKILLed silently when that thread ends (the soak saw "
-    "Janus and the operator die with -9 right after its chaos thread stopped). Fork from a thread that "
-    "lives as long as the process, or check os.getppid() in the child instead."))
-def test_a_process_started_from_a_helper_thread_outlives_the_thread(tmp_path: Path) -> None:
-    import threading
-
-    from tawa.devcluster.processes import Process
-
-    started: list[Process] = []
-    thread = threading.Thread(target=lambda: started.append(
-        Process("sleeper", [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "sleeper.log").start()))
-    thread.start()
-    thread.join()
-    time.sleep(1.0)
-    try:
-        assert started[0].alive(), f"killed with {started[0].popen.returncode} when its starting thread ended"
-    finally:
-        started[0].kill()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ctypes
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +23,53 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+PR_SET_PDEATHSIG = 1
+# Looked up before any fork: loading a library in a child forked from a threaded
+# process could wait on a lock another thread held at the fork.
+_prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl if sys.platform == "linux" else None
+
+
 def _die_with_parent() -> None:
     """Runs in the child: SIGKILL it when the process that started it dies, however
     that dies, so a killed test run or benchmark leaves no servers behind."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    assert _prctl is not None
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_Start = Callable[[], "subprocess.Popen[bytes]"]
+
+
+class _Forker:
+    """Forks every child from one daemon thread that lives as long as the process.
+
+    Linux sends PR_SET_PDEATHSIG when the *thread* that forked the child exits, not the
+    process: a server (re)started from a short-lived thread (a chaos loop, a thread pool)
+    would be SIGKILLed the moment that thread ended."""
+
+    def __init__(self) -> None:
+        self._work: queue.SimpleQueue[tuple[_Start, Future[subprocess.Popen[bytes]]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def popen(self, start: _Start) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="tawa-forker", daemon=True)
+                self._thread.start()
+        done: Future[subprocess.Popen[bytes]] = Future()
+        self._work.put((start, done))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            start, done = self._work.get()
+            try:
+                done.set_result(start())
+            except BaseException as exc:  # noqa: BLE001 — handed back to the caller
+                done.set_exception(exc)
+
+
+_FORKER = _Forker()
 
 
 @dataclass
@@ -38,12 +83,15 @@ class Process:
 
     def start(self) -> Process:
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        dies_with_parent = self.die_with_parent and sys.platform == "linux"
         with open(self.log, "ab") as log:
-            self.popen = subprocess.Popen(
-                list(self.argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env, start_new_session=True,
-                preexec_fn=_die_with_parent if self.die_with_parent and sys.platform == "linux" else None,
-            )
+            def start() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    list(self.argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env=self.env, start_new_session=True,
+                    preexec_fn=_die_with_parent if dies_with_parent else None)
+
+            self.popen = _FORKER.popen(start) if dies_with_parent else start()
         return self
 
     @property
