@@ -75,8 +75,11 @@ def _reconciled(body: kopf.Body, generation: int, *conditions: Condition, **fiel
     write_status(body, RECONCILE_MANAGER, owned, generation, observedGeneration=generation, **fields)
 
 
+# The index handlers are async though they never await: they do no I/O, and kopf
+# runs every sync handler through its thread pool (a context copy and a queued
+# future per watch event, held by every object waiting for a thread in a burst).
 @kopf.index(*RESOURCE)
-def components_by_name(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, TargetService]:
+async def components_by_name(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, TargetService]:
     """Where each service lives, so direct URLs follow the target Component."""
     return {name: TargetService(namespace, int(spec.get("port") or 3000))}
 
@@ -134,7 +137,7 @@ def _desired(component: Component, body: kopf.Body,
 
 
 @kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})
-def owned_deployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Any]:
+async def owned_deployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Any]:
     """What each owned Deployment runs and the hash of what was applied, from the
     watch: no GET per reconcile. A stale entry only ever costs an extra gate check
     or an extra apply, never a skipped one."""
@@ -191,7 +194,7 @@ def _readiness(deployment: dict[str, Any] | None) -> tuple[Condition, dict[str, 
 
 
 @kopf.index(*RESOURCE)
-def component_readiness(namespace: str, name: str, status: kopf.Status, **_: Any) -> dict[tuple[str, str], Any]:
+async def component_readiness(namespace: str, name: str, status: kopf.Status, **_: Any) -> dict[tuple[str, str], Any]:
     """Each Component's Ready condition, so a new write keeps its lastTransitionTime."""
     return {(namespace, name): (status.get("ready"), condition(status, "Ready"), status.get("observedGeneration"))}
 
