@@ -142,7 +142,8 @@ def record(name: str, figures: dict[str, Any], command: str | None = None) -> di
              "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"), "figures": figures}
     results = load()
     results[name] = entry
-    _atomic_write(RESULTS, json.dumps(results, indent=2, sort_keys=True) + "\n")
+    # Not sorted: each bench's figures stay in the order it prints them.
+    _atomic_write(RESULTS, json.dumps(results, indent=2) + "\n")
     render_readme(results)
     return entry
 
