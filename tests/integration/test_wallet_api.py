@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -407,3 +408,16 @@ def test_client_reports_unreachable_wallet_as_unavailable() -> None:
     with pytest.raises(WalletUnavailable) as exc:
         WalletClient(f"http://127.0.0.1:{free_port()}", "t", timeout=1).get_wallet("x")
     assert exc.value.status == 0
+
+
+def test_every_response_names_its_request_and_the_log_is_json_lines(server: WalletServer,
+                                                                     http: httpx.Client) -> None:
+    given = http.get("/healthz", headers={"X-Request-ID": "deploy-42"})
+    assert given.headers["x-request-id"] == "deploy-42"  # the caller's id names the request in the logs
+    fresh = {http.post("/v1/wallets", json={"org": org()}, headers={"Idempotency-Key": uuid.uuid4().hex})
+             .headers["x-request-id"] for _ in range(2)}
+    assert len(fresh) == 2 and all(len(i) == 32 for i in fresh)
+    assert http.get("/healthz", headers={"X-Request-ID": "x" * 500}).headers["x-request-id"] != "x" * 500
+    lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]
+    assert any(e["message"] == "wallet listening" and e["url"].endswith(f":{server.port}") for e in lines)
+    assert all({"time", "level", "logger", "message"} <= e.keys() for e in lines)

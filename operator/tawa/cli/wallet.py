@@ -43,12 +43,16 @@ def group(ctx: click.Context, wallet_url: str) -> None:
                    "or postgresql://USER:PASS@HOST/DB.")
 @click.option("--insecure-no-auth", is_flag=True, envvar="TAWA_WALLET_INSECURE_NO_AUTH",
               help="Start without TAWA_WALLET_TOKEN: anyone who can reach the port can spend. Local use only.")
-@click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              help="Logs are JSON lines on stderr, with the request id of the request they concern.")
 def serve(port: int, host: str, database_url: str | None, insecure_no_auth: bool, log_level: str) -> None:
     """Run the wallet HTTP service (migrates the database first)."""
+    import logging
+
     import uvicorn
 
+    from tawa import logs
     from tawa.wallet.app import create_app
     from tawa.wallet.settings import ServerSettings
 
@@ -57,8 +61,10 @@ def serve(port: int, host: str, database_url: str | None, insecure_no_auth: bool
                                            insecure_no_auth=insecure_no_auth or None)
     except ValueError as exc:
         fail(str(exc), EXIT_BAD_INPUT)
+    logs.configure(log_level)
+    log = logging.getLogger("tawa.wallet")
     if settings.insecure_no_auth and not settings.token:
-        click.echo("warning: --insecure-no-auth: this wallet accepts every request without a token", err=True)
+        log.warning("--insecure-no-auth: this wallet accepts every request without a token")
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
@@ -70,8 +76,9 @@ def serve(port: int, host: str, database_url: str | None, insecure_no_auth: bool
 
         where = make_url(settings.database_url).render_as_string(hide_password=True)
         fail(f"cannot open the wallet database {where}: {str(exc).splitlines()[0]}", EXIT_REFUSED)
-    click.echo(f"wallet listening on http://{host}:{port} ({app.state.store.dialect})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    log.info("wallet listening", extra={"url": f"http://{host}:{port}", "database": app.state.store.dialect})
+    # log_config=None: uvicorn's own loggers reach the root logger's JSON handler.
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, log_config=None)
 
 
 group.add_command(serve)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tawa import logs
 from tawa.gas.platform import load_platform_table
-from tawa.janus import logs
 from tawa.janus.app import Janus, JanusServer
 from tawa.janus.identity import Identity, KubeTokenReviewer
 from tawa.janus.journal import Journal, journal_path

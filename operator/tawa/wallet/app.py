@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections import Counter as Counter_
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
@@ -30,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import orjson
 
-from tawa import __version__
+from tawa import __version__, logs
 from tawa.wallet import domain as d
 from tawa.wallet import models as m
 from tawa.wallet.settings import MAX_BATCH, ServerSettings
@@ -100,6 +101,12 @@ class Metrics:
             self.tokens.labels(kind).inc(n)
 
 
+def _request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID (Janus sends one), or a new one: it names the request in the logs."""
+    given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+    return given if 0 < len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
+
+
 class AuthAndMetrics:
     """Bearer-token check (constant-time) and request metrics, as one pure ASGI layer."""
 
@@ -131,10 +138,13 @@ class AuthAndMetrics:
             return
         start = time.perf_counter()
         status = [500]
+        request_id = _request_id(scope)
+        logs.REQUEST_ID.set(request_id)  # this request's task (and the thread it runs in) only
 
         async def send_status(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
         refusal = self.refusal(scope)

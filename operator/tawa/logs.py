@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line, with the request id when there is one."""
+"""Structured logs for Janus and the wallet: one JSON object per line, with the
+request id when there is one (passed as `extra`, or set for the request by REQUEST_ID)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -18,6 +22,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if (request_id := REQUEST_ID.get()) is not None:
+            entry["requestId"] = request_id
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
