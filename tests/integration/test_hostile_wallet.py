@@ -293,7 +293,7 @@ def test_schemathesis_stateful_run_finds_no_5xx_and_keeps_the_ledger_whole(walle
     schema.write_text(json.dumps(_with_links(httpx.get(f"{wallet.url}/openapi.json", timeout=10).json())))
     cmd = [str(Path(sys.executable).with_name("schemathesis")), "run", str(schema), "--url", wallet.url,
            "-H", f"Authorization: Bearer {wallet.token}", "--phases", "stateful",
-           "--checks", "not_a_server_error", "--max-examples", "30", "--workers", "1",
+           "--checks", "not_a_server_error", "--max-examples", "100", "--workers", "1",
            "--generation-database", "none", "--request-timeout", "10"]
     # cwd: schemathesis keeps a cache folder in its working directory; keep it out of the tree.
     run = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=240, cwd=tmp_path)
