@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -199,3 +200,22 @@ def test_kubectl_get_shows_owner_tier_gate_ready(
     header, row = out.splitlines()[:2]
     assert header.split() == ["NAME", "OWNER", "TIER", "GATE", "READY", "AGE"]
     assert row.split()[:5] == ["app", "insureco", "small", "ReserveCovered", "1/1"]
+
+
+def test_json_logs_are_one_object_per_line_naming_the_component(
+        kube_cluster: KubeCluster, namespace: Callable[[str], str], operator: Callable[..., OperatorProcess],
+        wallet: WalletServer) -> None:
+    wallet.client.create_wallet("insureco")
+    ops = operator(log_format="json")
+    ns = namespace("app")
+    kube_cluster.apply_component(component_manifest("app", ns, "insureco"))
+    eventually(lambda: kube_cluster.deployment(ns, "app"), what="the Deployment")
+
+    def lines() -> list[dict[str, Any]]:
+        text = ops.processes[0].log.read_text()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    about_app = eventually(lambda: [e for e in lines() if (e.get("object") or {}).get("name") == "app"],
+                           what="a log line about the Component")
+    assert about_app[0]["object"]["namespace"] == ns and about_app[0]["object"]["kind"] == "Component"
+    assert all({"message", "severity", "timestamp"} <= e.keys() for e in lines())

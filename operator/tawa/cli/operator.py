@@ -30,8 +30,11 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 @click.option("--metrics-port", type=int, default=None, envvar="TAWA_OPERATOR_METRICS_PORT",
               help="Serve Prometheus metrics on this port.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every handler run (default: warnings and errors).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="TAWA_LOG_FORMAT",
+              help="json: one JSON object per line, naming the Component or Deployment it concerns.")
 def run(namespaces: tuple[str, ...], liveness: str | None, peering: str | None, priority: int,
-        metrics_port: int | None, verbose: bool) -> None:
+        metrics_port: int | None, verbose: bool, log_format: str) -> None:
     """Run the operator. Settings: TAWA_ENV, TAWA_WALLET_URL, TAWA_WALLET_TOKEN, TAWA_HOSTING_PERIOD,
     TAWA_GATE_RETRY_MAX, TAWA_PLATFORM_SERVICES, TAWA_SUSPEND_AFTER (seconds of unpaid hosting before a
     Component is scaled to 0 until paid; 0, the default, never)."""
@@ -46,7 +49,7 @@ def run(namespaces: tuple[str, ...], liveness: str | None, peering: str | None, 
 
     login.NAMESPACES[:] = namespaces
 
-    kopf.configure(verbose=verbose)
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL)
     if metrics_port:
         start_http_server(metrics_port)
     kopf.run(
