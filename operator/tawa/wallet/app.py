@@ -101,9 +101,9 @@ class Metrics:
             self.tokens.labels(kind).inc(n)
 
 
-def _request_id(scope: Scope) -> str:
-    """The caller's X-Request-ID (Janus sends one), or a new one: it names the request in the logs."""
-    given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+def _request_id(headers: dict[bytes, bytes]) -> str:
+    """The caller's X-Request-ID, or a new one: it names the request in the logs."""
+    given = headers.get(b"x-request-id", b"").decode("latin-1")
     return given if 0 < len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
 
 
@@ -114,13 +114,13 @@ class AuthAndMetrics:
         self.app, self.settings, self.metrics = app, settings, metrics
         self.token = (settings.token or "").encode()
 
-    def refusal(self, scope: Scope) -> JSONResponse | None:
+    def refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
         path, method = scope["path"], scope["method"]
         if self.settings.insecure_no_auth and not self.token:
             return None
         if path in PUBLIC_PATHS or (method in ("GET", "HEAD") and self.settings.open_reads):
             return None
-        header = dict(scope["headers"]).get(b"authorization", b"")
+        header = headers.get(b"authorization", b"")
         scheme, _, given = header.partition(b" ")
         if not header or scheme.lower() != b"bearer":
             resp = error(401, "UNAUTHENTICATED", "Authorization: send 'Authorization: Bearer <TAWA_WALLET_TOKEN>'",
@@ -138,7 +138,8 @@ class AuthAndMetrics:
             return
         start = time.perf_counter()
         status = [500]
-        request_id = _request_id(scope)
+        headers = dict(scope["headers"])
+        request_id = _request_id(headers)
         logs.REQUEST_ID.set(request_id)  # this request's task (and the thread it runs in) only
 
         async def send_status(message: MutableMapping[str, Any]) -> None:
@@ -147,7 +148,7 @@ class AuthAndMetrics:
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        refusal = self.refusal(scope)
+        refusal = self.refusal(scope, headers)
         if refusal is not None:
             await refusal(scope, receive, send_status)
         else:
