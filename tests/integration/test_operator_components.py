@@ -215,7 +215,9 @@ def test_json_logs_are_one_object_per_line_naming_the_component(
         text = ops.processes[0].log.read_text()
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
-    about_app = eventually(lambda: [e for e in lines() if (e.get("object") or {}).get("name") == "app"],
-                           what="a log line about the Component")
-    assert about_app[0]["object"]["namespace"] == ns and about_app[0]["object"]["kind"] == "Component"
+    # The cluster is shared: other tests' Components named "app" live in other namespaces.
+    about_app = eventually(lambda: [e for e in lines() if (e.get("object") or {}).get("namespace") == ns
+                                    and e["object"].get("kind") == "Component"],
+                           what="a log line naming the Component")
+    assert about_app[0]["object"]["name"] == "app"
     assert all({"message", "severity", "timestamp"} <= e.keys() for e in lines())
