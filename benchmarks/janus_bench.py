@@ -55,7 +55,7 @@ def nginx_binary() -> str:
 
 
 def free_port() -> int:
-    from tests.fixtures.postgres import free_port as pick
+    from tests.fixtures.ports import free_port as pick
 
     return pick()
 

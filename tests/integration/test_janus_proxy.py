@@ -165,7 +165,7 @@ def test_registry_cache_expiry(janus_factory: Callable[..., JanusProcess], upstr
 
 
 def test_upstream_down_is_502_json(janus_factory: Callable[..., JanusProcess]) -> None:
-    from tests.fixtures.postgres import free_port
+    from tests.fixtures.ports import free_port
 
     janus = janus_factory(services=[component_doc("ghost", "acme", f"http://127.0.0.1:{free_port()}",
                                                   [{"path": "/", "auth": "public", "gas": 0}])])

@@ -403,7 +403,7 @@ def test_metrics_and_openapi(server: WalletServer) -> None:
 
 
 def test_client_reports_unreachable_wallet_as_unavailable() -> None:
-    from tests.fixtures.postgres import free_port
+    from tests.fixtures.ports import free_port
 
     with pytest.raises(WalletUnavailable) as exc:
         WalletClient(f"http://127.0.0.1:{free_port()}", "t", timeout=1).get_wallet("x")
