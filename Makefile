@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: help install controlplane postgres run stop test test-unit test-wallet crds manifests check-manifests helm-lint test-install \
+.PHONY: help install controlplane postgres run stop lint test test-unit test-wallet crds manifests check-manifests helm-lint test-install \
         bench-wallet bench-janus bench-operator soak clean
 
 help:  ## list the targets
@@ -35,7 +35,10 @@ run: controlplane  ## start the local stack, deploy examples/ and tell the story
 stop: install  ## stop everything `make run` started
 	$(BIN)/tawa dev down
 
-test: controlplane postgres  ## every test: unit, then the real control plane, wallet, Janus, PostgreSQL
+lint: install  ## ruff over the code, the tests and the benchmarks (rules in pyproject.toml)
+	$(BIN)/ruff check operator tests benchmarks scripts
+
+test: lint controlplane postgres  ## lint, then every test: unit, the real control plane, wallet, Janus, PostgreSQL
 	$(BIN)/pytest -q
 
 test-unit: install  ## the fast tests, no servers

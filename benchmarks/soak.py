@@ -65,13 +65,13 @@ sys.path.insert(0, str(ROOT / "operator"))
 
 import httpx
 from kubernetes import config as kube_config
+
+from benchmarks.report import record
 from tawa.controller.hosting import bucket_id, bucket_start, parse_bucket_id
 from tawa.devcluster.cluster import install_crds, start_control_plane
 from tawa.devcluster.processes import Process, free_port
 from tawa.gas.tiers import TIERS
 from tawa.wallet.client import WalletClient
-
-from benchmarks.report import record
 from tests.fixtures.cluster import KubeCluster, component_manifest, operator_env
 from tests.fixtures.janus import (
     TEST_ENV,
@@ -576,7 +576,8 @@ def audit_components(stack: Stack, churn: Churn, timeout: float) -> tuple[dict[s
         if check.ok:
             state[comp.name] = "rolled out"
             if dep is None or rollout != comp.rollout:
-                return f"gate open ({check.balance} ≥ {check.required}) but Deployment is {rollout}, spec {comp.rollout}"
+                return (f"gate open ({check.balance} ≥ {check.required}) "
+                        f"but Deployment is {rollout}, spec {comp.rollout}")
             ready = dep.status.ready_replicas or 0
             if ready != comp.replicas or (dep.status.updated_replicas or 0) != comp.replicas:
                 return f"{ready}/{comp.replicas} ready, {dep.status.updated_replicas} updated"

@@ -23,7 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.janus import (
-    TEST_ENV, JanusProcess, RecordingUpstream, Seen, default_services, service_token, start_janus,
+    TEST_ENV,
+    JanusProcess,
+    RecordingUpstream,
+    Seen,
+    default_services,
+    service_token,
+    start_janus,
 )
 from tests.fixtures.wallet import WalletServer, start_wallet_server
 

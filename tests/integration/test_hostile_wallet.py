@@ -145,7 +145,8 @@ async def _replay_storm(wallet: WalletServer, org: str, keys: int, copies: int, 
     return answers
 
 
-def test_hundreds_of_keys_on_every_mutation_replayed_concurrently_take_effect_exactly_once(wallet_each_db: WalletServer) -> None:
+def test_hundreds_of_keys_on_every_mutation_replayed_concurrently_take_effect_exactly_once(
+        wallet_each_db: WalletServer) -> None:
     wallet, org, keys = wallet_each_db, f"storm-{uuid.uuid4().hex[:6]}", 300
     wallet.client.create_wallet(org)
     wallet.client.purchase(org, 10_000)  # holds need purchased tokens (refusals are not stored: retried later)

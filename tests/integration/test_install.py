@@ -247,7 +247,7 @@ def available(cluster: KubeCluster, namespace: str, name: str) -> bool:
 def test_helm_install_makes_the_three_deployments_available(release: Release) -> None:
     cluster = release.tools.cluster
     for namespace, name in ((NAMESPACE, f"{RELEASE}-operator"), (NAMESPACE, f"{RELEASE}-wallet"), (JANUS_NS, "janus")):
-        eventually(lambda: available(cluster, namespace, name), 60, what=f"{namespace}/{name} Available")
+        eventually(lambda ns=namespace, n=name: available(cluster, ns, n), 60, what=f"{namespace}/{name} Available")
     assert cluster.apps.read_namespaced_deployment("janus", JANUS_NS).spec.replicas == 2
     claim = cluster.core.read_namespaced_persistent_volume_claim(f"{RELEASE}-wallet-data", NAMESPACE)
     assert claim.status.phase == "Bound"

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.fixtures.cluster import KubeCluster, OperatorProcess, component_manifest, eventually
 from tests.fixtures.wallet import WalletServer

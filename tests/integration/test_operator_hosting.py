@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ def hosting_events(wallet: WalletServer, org: str, component: str) -> list[GasEv
 def assert_one_charge_per_bucket(events: list[GasEvent], period: float) -> None:
     hours = [parse_bucket_id(e.details["hour"]) for e in events]
     assert len(hours) == len(set(hours)), f"a bucket was charged twice: {[e.details['hour'] for e in events]}"
-    gaps = [b - a for a, b in zip(hours, hours[1:])]
+    gaps = [b - a for a, b in pairwise(hours)]
     assert all(abs(g - period) < 1e-6 for g in gaps), f"buckets skipped: {[e.details['hour'] for e in events]}"
 
 
@@ -40,7 +41,7 @@ def ready(kube: KubeCluster, ns: str, name: str, pods: int) -> None:
 def drain(wallet: WalletServer, org: str, leave: int) -> None:
     """Another consumer spends the wallet down to `leave` tokens."""
     left = wallet.client.get_wallet(org).total
-    wallet.client.hosting_charge(org, "elsewhere/big", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:00:00Z"),
+    wallet.client.hosting_charge(org, "elsewhere/big", datetime.now(UTC).strftime("%Y-%m-%dT%H:00:00Z"),
                                  left - leave)
 
 
@@ -225,7 +226,8 @@ def test_suspend_after_scales_to_zero_until_a_purchase_pays_the_owed_hours(
     last_hour = parse_bucket_id(held["lastHour"])
     resumed_bucket = bucket_start(purchased_at, 2.0)
     eventually(lambda: any(parse_bucket_id(e.details["hour"]) >= resumed_bucket
-                           for e in hosting_events(wallet, org, f"{ns}/app")), timeout=20, what="a charge after resuming")
+                           for e in hosting_events(wallet, org, f"{ns}/app")),
+               timeout=20, what="a charge after resuming")
     events = hosting_events(wallet, org, f"{ns}/app")
     hours = [parse_bucket_id(e.details["hour"]) for e in events]
     assert not [h for h in hours if last_hour < h < resumed_bucket], [e.details["hour"] for e in events]

@@ -13,8 +13,16 @@ import httpx
 import pytest
 
 from tawa.wallet.client import (
-    HoldClosed, HoldRequest, IdempotencyConflict, InsufficientGas, InvalidRequest, SettleRequest, WalletAuthError,
-    WalletClient, WalletNotFound, WalletUnavailable,
+    HoldClosed,
+    HoldRequest,
+    IdempotencyConflict,
+    InsufficientGas,
+    InvalidRequest,
+    SettleRequest,
+    WalletAuthError,
+    WalletClient,
+    WalletNotFound,
+    WalletUnavailable,
 )
 from tests.fixtures.wallet import WalletServer
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 import time
 
-
 from tawa.wallet.client import SettleRequest, WalletClient, WalletError
 from tests.fixtures.wallet import WalletServer
 

@@ -58,7 +58,8 @@ def template(helm: Path, *sets: str, release: str = "tawa", namespace: str = "ta
 
 def find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
-    assert len(found) == 1, f"{kind}/{name}: {len(found)} found among {[(d['kind'], d['metadata']['name']) for d in docs]}"
+    present = [(d["kind"], d["metadata"]["name"]) for d in docs]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} found among {present}"
     return found[0]
 
 
@@ -424,11 +425,11 @@ def test_service_monitors_keep_the_operators_namespace_label(monitoring_docs: li
     monitors = {d["metadata"]["name"]: d for d in monitoring_docs if d["kind"] == "ServiceMonitor"}
     assert monitors["tawa-operator"]["spec"]["endpoints"][0]["honorLabels"] is True
     assert monitors["tawa-janus"]["metadata"]["namespace"] == "janus-prod"
-    services = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in monitoring_docs if d["kind"] == "Service"}
+    services = {(d["metadata"]["namespace"], d["metadata"]["name"]): d
+                for d in monitoring_docs if d["kind"] == "Service"}
     for monitor in monitors.values():
-        ns = monitor["metadata"]["namespace"]
-        selected = [s for (n, _), s in services.items() if n == ns and monitor["spec"]["selector"]["matchLabels"].items()
-                    <= s["metadata"]["labels"].items()]
+        ns, wanted = monitor["metadata"]["namespace"], monitor["spec"]["selector"]["matchLabels"].items()
+        selected = [s for (n, _), s in services.items() if n == ns and wanted <= s["metadata"]["labels"].items()]
         assert len(selected) == 1, monitor["metadata"]["name"]
         ports = {p["name"] for p in selected[0]["spec"]["ports"]}
         assert monitor["spec"]["endpoints"][0]["port"] in ports

@@ -9,9 +9,9 @@ from typing import Any
 
 import jwt
 import pytest
+
 from tawa.janus.identity import Identity, bearer_token, service_account
 from tawa.janus.model import Caller, Refusal, Service
-
 from tests.fixtures import janus as keys
 
 SECRET = "unit-secret-0123456789abcdef0123456789abcdef"
@@ -100,8 +100,9 @@ class FakeReviewer:
 
 
 def sa_token() -> str:
-    return jwt.encode({"sub": "system:serviceaccount:docman-prod:quoter", "aud": ["janus"],
-                       "kubernetes.io": {"namespace": "docman-prod"}}, "kubernetes-signs-this-0123456789abcdef", algorithm="HS256")
+    claims = {"sub": "system:serviceaccount:docman-prod:quoter", "aud": ["janus"],
+              "kubernetes.io": {"namespace": "docman-prod"}}
+    return jwt.encode(claims, "kubernetes-signs-this-0123456789abcdef", algorithm="HS256")
 
 
 def test_service_account_maps_to_component_owner_and_name() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tawa.catalog.problems import CatalogError
 from tawa.janus.registry import FileSource, Registry, service_from_resource
-
 from tests.fixtures.janus import DOCMAN_ROUTES, component_doc
 
 

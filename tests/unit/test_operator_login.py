@@ -10,6 +10,7 @@ import kopf
 import kubernetes.config
 import pytest
 import yaml
+
 from tawa.controller import login
 
 KUBECONFIG = {

@@ -50,7 +50,8 @@ def test_children_die_when_the_process_that_started_them_is_killed(tmp_path: Pat
         from tawa.devcluster.processes import Process
         main = Process("main", {SLEEPER!r}, Path({str(tmp_path)!r}) / "a.log").start()
         box = []
-        t = threading.Thread(target=lambda: box.append(Process("helper", {SLEEPER!r}, Path({str(tmp_path)!r}) / "b.log").start()))
+        helper = lambda: box.append(Process("helper", {SLEEPER!r}, Path({str(tmp_path)!r}) / "b.log").start())
+        t = threading.Thread(target=helper)
         t.start(); t.join()
         print(main.pid, box[0].pid, flush=True)
         time.sleep(60)

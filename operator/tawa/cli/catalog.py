@@ -8,10 +8,10 @@ import click
 import yaml
 
 from tawa.catalog.env import DEFAULT_PLATFORM_SERVICES, plan_env
+from tawa.catalog.models import CatalogInfo
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.render import render_component
 from tawa.catalog.validate import Component, load_catalog
-from tawa.catalog.models import CatalogInfo
 from tawa.cli.output import EXIT_BAD_INPUT, fail, json_option, print_json
 
 file_argument = click.argument(

@@ -12,7 +12,14 @@ from tawa.catalog.render import API_GROUP, PLURAL, render_component
 from tawa.catalog.validate import Component
 from tawa.cli.catalog import env_option, file_argument, load_or_exit
 from tawa.cli.output import (
-    EXIT_BAD_INPUT, EXIT_REFUSED, console, fail, json_option, print_json, print_table, tokens,
+    EXIT_BAD_INPUT,
+    EXIT_REFUSED,
+    console,
+    fail,
+    json_option,
+    print_json,
+    print_table,
+    tokens,
 )
 from tawa.gas.tiers import HOURS_PER_MONTH
 

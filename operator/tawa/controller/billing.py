@@ -151,8 +151,8 @@ def _record(component: Component, body: kopf.Body, pods: int, outcome: Outcome, 
     namespace, tokens = body.metadata.namespace, component.tier.tokens_per_hour * pods
     unpaid_tokens = tokens * len(outcome.unpaid)
     labels = (namespace, component.name, component.spec.owner)
-    for bucket in outcome.charged:
-        metrics.hosting_tokens.labels(component.tier.name, component.spec.owner).inc(tokens)
+    if outcome.charged:
+        metrics.hosting_tokens.labels(component.tier.name, component.spec.owner).inc(tokens * len(outcome.charged))
     metrics.hosting_unpaid.labels(*labels).set(unpaid_tokens)
     metrics.gas_exhausted.labels(*labels).set(1 if outcome.unpaid else 0)
     metrics.suspended.labels(*labels).set(1 if held else 0)

@@ -18,7 +18,7 @@ other bucket could be charged anyway.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -27,7 +27,7 @@ def bucket_start(now: float, period: float) -> float:
 
 
 def bucket_id(start: float) -> str:
-    dt = datetime.fromtimestamp(start, tz=timezone.utc)
+    dt = datetime.fromtimestamp(start, tz=UTC)
     fmt = "%Y-%m-%dT%H:%M:%SZ" if dt.microsecond == 0 else "%Y-%m-%dT%H:%M:%S.%fZ"
     return dt.strftime(fmt)
 
@@ -35,7 +35,7 @@ def bucket_id(start: float) -> str:
 def parse_bucket_id(value: str) -> float:
     for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
         try:
-            return datetime.strptime(value, fmt).replace(tzinfo=timezone.utc).timestamp()
+            return datetime.strptime(value, fmt).replace(tzinfo=UTC).timestamp()
         except ValueError:
             continue
     raise ValueError(f"not a bucket id: {value!r}")

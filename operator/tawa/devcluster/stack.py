@@ -109,8 +109,9 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None,
         wallet_port, janus_port = free_port(), free_port()
         base_env = {**os.environ, "KUBECONFIG": kubeconfig, "TAWA_WALLET_TOKEN": token, "TAWA_ENV": env,
                     "TAWA_WALLET_URL": f"http://127.0.0.1:{wallet_port}", "TAWA_DATA_DIR": str(root)}
-        wallet = Process("wallet", _tawa("wallet", "serve", "--port", str(wallet_port), "--database-url",
-                                         f"sqlite:///{root / 'wallet.db'}"), logs / "wallet.log", base_env, die_with_parent=False).start()
+        wallet_cmd = _tawa("wallet", "serve", "--port", str(wallet_port),
+                           "--database-url", f"sqlite:///{root / 'wallet.db'}")
+        wallet = Process("wallet", wallet_cmd, logs / "wallet.log", base_env, die_with_parent=False).start()
         processes.append(wallet)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{wallet_port}/healthz"), "the wallet", 60, wallet)
         janus = Process("janus", _tawa("janus", "serve", "--host", "127.0.0.1", "--port", str(janus_port),
@@ -134,8 +135,8 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None,
             proc.stop()
         raise
     state = StackState(kubeconfig, f"http://127.0.0.1:{wallet_port}", token, f"http://127.0.0.1:{janus_port}",
-                       jwt_secret, f"http://127.0.0.1:{upstream_port}", env, hosting_period, {p.name: p.pid for p in processes if p.pid}, str(logs),
-                       suspend_after)
+                       jwt_secret, f"http://127.0.0.1:{upstream_port}", env, hosting_period,
+                       {p.name: p.pid for p in processes if p.pid}, str(logs), suspend_after)
     _save_state(state)
     return state
 

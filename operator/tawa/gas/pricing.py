@@ -49,7 +49,7 @@ def _prefix_matches(route_path: str, request_path: str) -> bool:
     route, request = _segments(route_path), _segments(request_path)
     if len(route) > len(request):
         return False
-    return all(r == q or r.startswith(":") for r, q in zip(route, request))
+    return all(r == q or r.startswith(":") for r, q in zip(route, request, strict=False))
 
 
 def _method_matches(route: PricedRoute, method: str) -> bool:

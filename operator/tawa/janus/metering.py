@@ -516,7 +516,7 @@ class Meter:
             return []
         backed: list[Charge] = []
         by_key = {r.key: r for r in results}
-        for req, (org, cs) in zip(requests, by_org.items()):
+        for req, (org, cs) in zip(requests, by_org.items(), strict=True):
             keys = [c.key for c in cs]
             result = by_key.get(req.key)
             if result is not None and result.value is not None:

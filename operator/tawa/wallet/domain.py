@@ -24,11 +24,11 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import UTC
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from tawa.gas.tiers import TIERS, UnknownTier, get_tier
-from datetime import UTC
 
 INTRO_GRANT = 50_000
 MAX_TOKENS = 2**53

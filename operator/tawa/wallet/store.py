@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, UTC
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +35,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from tawa.wallet import domain as d
 from tawa.wallet.schema import (
-    accounts, bill_grants, gas_events, holds, idempotency_keys, ledger_entries, ledger_txns, wallets,
+    accounts,
+    bill_grants,
+    gas_events,
+    holds,
+    idempotency_keys,
+    ledger_entries,
+    ledger_txns,
+    wallets,
 )
 
 log = logging.getLogger("tawa.wallet.store")
@@ -237,14 +244,14 @@ class Store:
     def _apply_in(self, conn: Connection, items: Sequence[tuple[str, d.Command]],
                   found_busy: Sequence[bool]) -> list[d.Outcome]:
         now = self.clock()
-        live = [(k, c) for (k, c), busy in zip(items, found_busy) if not busy]
+        live = [(k, c) for (k, c), busy in zip(items, found_busy, strict=True) if not busy]
         stored = self._stored(conn, [k for k, _ in live])
         todo = [c for k, c in live if k not in stored]
         book = self._load(conn, now, todo)
         book.expire_due()
         outcomes: list[d.Outcome] = []
         fresh: dict[str, d.Stored] = {}
-        for (key, cmd), busy in zip(items, found_busy):
+        for (key, cmd), busy in zip(items, found_busy, strict=True):
             if busy:
                 outcomes.append(d.in_flight(key))
                 continue
