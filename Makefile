@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: help install controlplane postgres run stop lint test test-unit test-wallet crds manifests check-manifests helm-lint test-install \
+.PHONY: help install controlplane postgres run stop lint typecheck test test-unit test-wallet crds manifests check-manifests helm-lint test-install \
         bench-wallet bench-janus bench-operator soak clean
 
 help:  ## list the targets
@@ -38,7 +38,10 @@ stop: install  ## stop everything `make run` started
 lint: install  ## ruff over the code, the tests and the benchmarks (rules in pyproject.toml)
 	$(BIN)/ruff check operator tests benchmarks scripts
 
-test: lint controlplane postgres  ## lint, then every test: unit, the real control plane, wallet, Janus, PostgreSQL
+typecheck: install  ## mypy --strict over the package (settings in pyproject.toml)
+	$(BIN)/mypy
+
+test: lint typecheck controlplane postgres  ## ruff and mypy, then every test: unit, the real control plane, wallet, Janus, PostgreSQL
 	$(BIN)/pytest -q
 
 test-unit: install  ## the fast tests, no servers

@@ -92,7 +92,9 @@ def _apply(api: Any, manifest: dict[str, Any]) -> dict[str, Any]:
     custom.patch_namespaced_custom_object(API_GROUP, "v1", meta["namespace"], PLURAL, meta["name"], manifest,
                                           field_manager=FIELD_MANAGER, force=True,
                                           _content_type="application/apply-patch+yaml")
-    return custom.get_namespaced_custom_object(API_GROUP, "v1", meta["namespace"], PLURAL, meta["name"])
+    applied: dict[str, Any] = custom.get_namespaced_custom_object(API_GROUP, "v1", meta["namespace"], PLURAL,
+                                                                  meta["name"])
+    return applied
 
 
 def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:

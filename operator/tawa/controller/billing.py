@@ -42,7 +42,7 @@ from tawa.catalog.render import API_GROUP
 from tawa.catalog.validate import Component, check_component
 from tawa.controller import children, hosting, kubeapi, metrics, suspension
 from tawa.controller.conditions import Condition, condition
-from tawa.controller.handlers import RESOURCE, SETTINGS, wallet_client, write_status
+from tawa.controller.handlers import RESOURCE, SETTINGS, namespace_of, wallet_client, write_status
 from tawa.controller.suspension import Step, Suspension
 from tawa.wallet.client import IdempotencyConflict, InsufficientGas, WalletNotFound, WalletUnavailable, wallet_id
 
@@ -148,7 +148,7 @@ def _record(component: Component, body: kopf.Body, pods: int, outcome: Outcome, 
             held: Suspension | None, now: float) -> int:
     """Metrics, GasExhausted (and its events) and the billing fields of the status;
     returns the unpaid tokens."""
-    namespace, tokens = body.metadata.namespace, component.tier.tokens_per_hour * pods
+    namespace, tokens = namespace_of(body), component.tier.tokens_per_hour * pods
     unpaid_tokens = tokens * len(outcome.unpaid)
     labels = (namespace, component.name, component.spec.owner)
     if outcome.charged:
@@ -179,7 +179,7 @@ def _admitted(component: Component, namespace: str) -> int:
 
 def _resume(component: Component, body: kopf.Body, work: Work, held: Suspension, outcome: Outcome,
             billed: Billed, now: float) -> None:
-    namespace = str(body.metadata.namespace)
+    namespace = namespace_of(body)
     replicas = _admitted(component, namespace)
     # Scaled back first: if the status write is lost, the next round resumes again.
     kubeapi.scale_deployment(component.name, namespace, replicas, None, BILLING_MANAGER)
@@ -195,7 +195,7 @@ def _suspend(component: Component, body: kopf.Body, work: Work, outcome: Outcome
     # Recorded first: a reconcile then keeps the Deployment at 0, and if the scale
     # is lost the next round (HOLD) makes it.
     unpaid_tokens = _record(component, body, work.pods, outcome, billed, held, now)
-    kubeapi.scale_deployment(component.name, str(body.metadata.namespace), 0, held.since, BILLING_MANAGER)
+    kubeapi.scale_deployment(component.name, namespace_of(body), 0, held.since, BILLING_MANAGER)
     since = _unpaid_since(body.status)
     kopf.warn(body, reason="Suspended", message=suspension.suspended_message(
         component.name, wallet_id(component.spec.owner), component.spec.owner, unpaid_tokens, outcome.unpaid,
@@ -214,7 +214,7 @@ def _settle(component: Component, body: kopf.Body, work: Work, outcome: Outcome,
         _record(component, body, work.pods, outcome, billed, work.suspension, now)
         if step is Step.HOLD and work.suspension is not None and int(body.status.get("replicas") or 0) != 0:
             # Pods while suspended: a reconcile that raced the suspension, or a lost scale.
-            kubeapi.scale_deployment(component.name, str(body.metadata.namespace), 0, work.suspension.since,
+            kubeapi.scale_deployment(component.name, namespace_of(body), 0, work.suspension.since,
                                      BILLING_MANAGER)
 
 
@@ -290,7 +290,7 @@ async def _charge_one(work: Work) -> None:
     if component is None:
         return
     outcome = await asyncio.get_running_loop().run_in_executor(
-        _CHARGING, charge_buckets, component, work.uid, str(body.metadata.namespace), work.pods, work.due)
+        _CHARGING, charge_buckets, component, work.uid, namespace_of(body), work.pods, work.due)
     now = time.time()
     step = suspension.decide(SETTINGS.suspend_after, work.suspension is not None, bool(outcome.unpaid),
                              outcome.deferred is not None, _unpaid_since(body.status), now)

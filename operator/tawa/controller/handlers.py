@@ -45,6 +45,14 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.queueing.idle_timeout = 0.5
 
 
+def namespace_of(body: kopf.Body) -> str:
+    """Components and Deployments are namespaced: their bodies always name one."""
+    namespace = body.metadata.namespace
+    if namespace is None:
+        raise kopf.PermanentError(f"{body.get('kind')} {body.metadata.name} has no namespace")
+    return namespace
+
+
 def _shown(status: dict[str, Any], conditions: list[dict[str, Any]], fields: dict[str, Any]) -> bool:
     shown = {c["type"]: c for c in status.get("conditions", [])}
     return all(status.get(k) == v for k, v in fields.items()) and all(
@@ -62,7 +70,7 @@ def write_status(body: kopf.Body, manager: str, conditions: list[Condition], obs
     merged = [c for c in merge_conditions(current, conditions, observed_generation) if c["type"] in mine]
     if _shown(dict(body.status), merged, fields):
         return
-    kubeapi.apply_component_status(body.metadata["name"], body.metadata.namespace, manager,
+    kubeapi.apply_component_status(body.metadata["name"], namespace_of(body), manager,
                                     {"conditions": merged, **{k: v for k, v in fields.items() if v is not None}})
 
 
@@ -75,10 +83,14 @@ def _reconciled(body: kopf.Body, generation: int, *conditions: Condition, **fiel
     write_status(body, RECONCILE_MANAGER, owned, generation, observedGeneration=generation, **fields)
 
 
+# KOPF_KWARGS: kopf's handler protocols name neither the index kwargs it passes to
+# a handler nor that `namespace` is a str for a namespaced resource, so mypy cannot
+# match these handlers to them.
+
 # The index handlers are async though they never await: they do no I/O, and kopf
 # runs every sync handler through its thread pool (a context copy and a queued
 # future per watch event, held by every object waiting for a thread in a burst).
-@kopf.index(*RESOURCE)
+@kopf.index(*RESOURCE)  # type: ignore[arg-type]  # see KOPF_KWARGS
 async def components_by_name(name: str, namespace: str, spec: kopf.Spec, **_: Any) -> dict[str, TargetService]:
     """Where each service lives, so direct URLs follow the target Component."""
     return {name: TargetService(namespace, int(spec.get("port") or 3000))}
@@ -128,7 +140,7 @@ def _gate_verdict(component: Component, body: kopf.Body) -> Condition:
 
 def _desired(component: Component, body: kopf.Body,
              index: kopf.Index[str, TargetService]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    ns, uid = body.metadata.namespace, body.metadata.uid
+    ns, uid = namespace_of(body), body.metadata.uid
     plan = plan_env(component.spec, SETTINGS.env, _lookup(index, ns), SETTINGS.platform_services)
     for notice in plan.notices:
         kopf.warn(body, reason=notice.reason, message=notice.message)
@@ -136,7 +148,7 @@ def _desired(component: Component, body: kopf.Body,
     return [children.service_account(component, ns, uid), children.service(component, ns, uid)], deployment
 
 
-@kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})
+@kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})  # type: ignore[arg-type]  # see KOPF_KWARGS
 async def owned_deployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Any]:
     """What each owned Deployment runs and the hash of what was applied, from the
     watch: no GET per reconcile. A stale entry only ever costs an extra gate check
@@ -146,7 +158,7 @@ async def owned_deployments(namespace: str, name: str, body: kopf.Body, **_: Any
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
-@kopf.on.update(*RESOURCE)
+@kopf.on.update(*RESOURCE)  # type: ignore[arg-type]  # see KOPF_KWARGS
 def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, TargetService],
               owned_deployments: kopf.Index[tuple[str, str], Any], **_: Any) -> None:
     generation = body.metadata.get("generation", 0)
@@ -155,7 +167,7 @@ def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, T
         _reconciled(body, generation, valid)
         return  # nothing half-applied: the existing Deployment stays as it is
     fields = {"tier": component.tier.name, "tokensPerHour": component.tier.tokens_per_hour * component.spec.replicas}
-    existing, existing_hash = next(iter(owned_deployments.get((body.metadata.namespace, component.name), [])),
+    existing, existing_hash = next(iter(owned_deployments.get((namespace_of(body), component.name), [])),
                                    (None, None))
     others, deployment = _desired(component, body, components_by_name)
     digest = children.stamp([*others, deployment])
@@ -193,7 +205,7 @@ def _readiness(deployment: dict[str, Any] | None) -> tuple[Condition, dict[str, 
     return verdict, {"ready": f"{ready}/{desired}", "readyReplicas": ready, "replicas": desired}
 
 
-@kopf.index(*RESOURCE)
+@kopf.index(*RESOURCE)  # type: ignore[arg-type]  # see KOPF_KWARGS
 async def component_readiness(namespace: str, name: str, status: kopf.Status, **_: Any) -> dict[tuple[str, str], Any]:
     """Each Component's Ready condition, so a new write keeps its lastTransitionTime."""
     return {(namespace, name): (status.get("ready"), condition(status, "Ready"), status.get("observedGeneration"))}
@@ -205,7 +217,8 @@ async def component_readiness(namespace: str, name: str, status: kopf.Status, **
 _readiness_written: dict[tuple[str, str], tuple[str, bool, str]] = {}
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})
+@kopf.on.event(  # type: ignore[arg-type]  # see KOPF_KWARGS
+    "apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})
 def deployment_changed(body: kopf.Body, type: str | None, component_readiness: kopf.Index[tuple[str, str], Any],
                        **_: Any) -> None:
     """Mirror the owned Deployment's readiness onto its Component as it happens."""
@@ -213,13 +226,12 @@ def deployment_changed(body: kopf.Body, type: str | None, component_readiness: k
     if owner is None:
         return
     verdict, fields = _readiness(None if type == "DELETED" else dict(body))
-    key = (body.metadata.namespace, owner["name"])
+    key = (namespace_of(body), str(owner["name"]))
     written = (fields["ready"], verdict.status, verdict.message)
     if _readiness_written.get(key) == written:
         return  # this process wrote exactly this already
-    _, ready, observed = next(iter(component_readiness.get(key, [])), (None, None, None))
-    ready = ready or {}
+    _shown_ready, ready, observed = next(iter(component_readiness.get(key, [])), (None, None, None))
     merged = merge_conditions([ready] if ready else [], [verdict], observed)
-    kubeapi.apply_component_status(owner["name"], body.metadata.namespace, READINESS_MANAGER,
+    kubeapi.apply_component_status(owner["name"], key[0], READINESS_MANAGER,
                                    {"conditions": merged, **fields})
     _readiness_written[key] = written

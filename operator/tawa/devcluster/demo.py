@@ -52,7 +52,7 @@ def _gate(api: client.ApiClient, manifest: dict[str, Any]) -> dict[str, Any]:
     obj = client.CustomObjectsApi(api).get_namespaced_custom_object(API_GROUP, "v1", meta["namespace"], PLURAL,
                                                                     meta["name"])
     status = obj.get("status") or {}
-    gate = next((c for c in status.get("conditions", []) if c["type"] == "DeployGate"), {})
+    gate: dict[str, Any] = next((c for c in status.get("conditions", []) if c["type"] == "DeployGate"), {})
     return {"name": meta["name"], "namespace": meta["namespace"], "gate": gate, "ready": status.get("ready", "0/0"),
             "readyReplicas": status.get("readyReplicas", 0), "tier": status.get("tier")}
 

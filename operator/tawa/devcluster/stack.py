@@ -12,6 +12,7 @@ import signal
 import sys
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tawa.devcluster.cluster import install_crds, start_control_plane
@@ -70,6 +71,10 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _exited(pid: int) -> bool:
+    return not _alive(pid)
 
 
 def running_state() -> StackState | None:
@@ -161,7 +166,7 @@ def down() -> list[str]:
             pass
     for pid in state.pids.values():
         try:
-            wait_until(lambda p=pid: not _alive(p), f"pid {pid} to exit", 15)
+            wait_until(partial(_exited, pid), f"pid {pid} to exit", 15)
         except Exception:
             try:
                 os.killpg(pid, signal.SIGKILL)

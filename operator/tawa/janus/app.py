@@ -251,7 +251,7 @@ class Janus:
         response.headers.extend(out)
         if length is not None:
             response.content_length = length
-        await response.prepare(request)  # type: ignore[arg-type]
+        await response.prepare(request)
         try:
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)

@@ -290,7 +290,7 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
                   description="Prepaid gas: a double-entry ledger with intro, purchased and earned tokens.")
     app.state.store, app.state.settings, app.state.metrics = store, settings, metrics
     app.openapi = _openapi(app)  # type: ignore[method-assign]
-    app.add_middleware(AuthAndMetrics, settings=settings, metrics=metrics)  # type: ignore[arg-type]
+    app.add_middleware(AuthAndMetrics, settings=settings, metrics=metrics)
     _install_error_handlers(app)
 
     def run(key: str | None, cmd: d.Command) -> JSONResponse:

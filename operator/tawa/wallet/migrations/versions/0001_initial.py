@@ -17,7 +17,7 @@ depends_on = None
 PLATFORM_ACCOUNTS = ("platform:intro-grants", "platform:purchases", "platform:hosting-revenue")
 
 
-def _id() -> sa.types.TypeEngine:
+def _id() -> sa.types.TypeEngine[int]:
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
