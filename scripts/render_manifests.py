@@ -125,7 +125,8 @@ def render(helm: Path) -> dict[str, str]:
             del meta["annotations"][key]
         if meta.get("annotations") == {}:
             del meta["annotations"]
-        template = doc.get("spec", {}).get("template", {}).get("metadata") if doc["kind"] == "Deployment" else None
+        workload = doc["kind"] in ("Deployment", "StatefulSet")
+        template = doc.get("spec", {}).get("template", {}).get("metadata") if workload else None
         if template:
             _plain_labels(template.get("labels"))
         grouped[_file_for(doc)].append(doc)

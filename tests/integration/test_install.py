@@ -1,6 +1,6 @@
 """Installing Tawa on a real control plane: `helm lint --strict`; the rendered chart
 and manifests/ applied with a server-side dry run; a real `helm install` whose three
-Deployments become Available (kwok runs the pods); `kubectl auth can-i` on each
+workloads become Available (kwok runs the pods); `kubectl auth can-i` on each
 ServiceAccount; and the operator and Janus run as real processes under the
 ServiceAccount tokens the chart made, so its RBAC is shown to be enough, not only
 small.
@@ -173,7 +173,7 @@ def test_rendered_chart_passes_a_server_side_dry_run(tools: Tools, variant: str,
     out = dry_run(tools, manifest)
     for line in ("deployment.apps/tawa-operator serverside-applied (server dry run)",
                  "deployment.apps/tawa-wallet serverside-applied (server dry run)",
-                 "deployment.apps/janus serverside-applied (server dry run)",
+                 "statefulset.apps/janus serverside-applied (server dry run)",
                  "service/janus serverside-applied (server dry run)"):
         assert line in out, out
     assert ("persistentvolumeclaim/tawa-wallet-data" in out) == (variant == "default")
@@ -189,7 +189,7 @@ def test_manifests_pass_a_server_side_dry_run_with_kustomize(tools: Tools,
     assert "Warning" not in done.stderr, done.stderr
     applied = [line for line in done.stdout.splitlines() if line.endswith("serverside-applied (server dry run)")]
     assert len(applied) == len(docs), done.stdout
-    assert "deployment.apps/janus serverside-applied (server dry run)" in applied
+    assert "statefulset.apps/janus serverside-applied (server dry run)" in applied
 
 
 # --------------------------------------------------------------------------- the real install
@@ -206,18 +206,25 @@ class Release:
         return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
 
-def wallet_volume(name: str) -> dict[str, Any]:
-    """No provisioner here: a static PersistentVolume (no class) for the wallet's claim."""
-    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
-            "spec": {"capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOnce"],
-                     "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/{name}"}}}
+def static_volume(name: str, size: str, claim: tuple[str, str] | None = None) -> dict[str, Any]:
+    """No provisioner here: a static PersistentVolume (no class), reserved for `claim` if given."""
+    spec: dict[str, Any] = {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"],
+                            "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/{name}"}}
+    if claim:
+        spec["claimRef"] = {"namespace": claim[0], "name": claim[1]}
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name}, "spec": spec}
+
+
+JANUS_SPOOLS = [f"spool-janus-{ordinal}" for ordinal in range(2)]  # the StatefulSet's claims, one per pod
 
 
 @pytest.fixture(scope="module")
 def release(tools: Tools) -> Iterator[Release]:
     core = tools.cluster.core
-    pv = f"{RELEASE}-wallet-pv"
-    core.create_persistent_volume(wallet_volume(pv))
+    volumes = [f"{RELEASE}-wallet-pv", *(f"{RELEASE}-{claim}-pv" for claim in JANUS_SPOOLS)]
+    core.create_persistent_volume(static_volume(volumes[0], "2Gi"))
+    for claim, volume in zip(JANUS_SPOOLS, volumes[1:], strict=True):
+        core.create_persistent_volume(static_volume(volume, "1Gi", (JANUS_NS, claim)))
     # Pod Security "restricted" is enforced on the pods of all three programs, as the
     # chart does itself for Janus's namespace.
     core.create_namespace({"metadata": {"name": NAMESPACE, "labels": {
@@ -230,8 +237,13 @@ def release(tools: Tools) -> Iterator[Release]:
     notes = tools.helm_(*args).stdout
     yield Release(tools, values, notes)
     tools.helm_("uninstall", RELEASE, "--namespace", NAMESPACE, check=False)
-    for delete in (lambda: core.delete_namespaced_persistent_volume_claim(f"{RELEASE}-wallet-data", NAMESPACE),
-                   lambda: core.delete_persistent_volume(pv), lambda: core.delete_namespace(NAMESPACE)):
+    # The claims are kept by design (money): a test run removes them by hand.
+    deletions = [lambda: core.delete_namespaced_persistent_volume_claim(f"{RELEASE}-wallet-data", NAMESPACE),
+                 *(lambda c=claim: core.delete_namespaced_persistent_volume_claim(c, JANUS_NS)
+                   for claim in JANUS_SPOOLS),
+                 *(lambda v=volume: core.delete_persistent_volume(v) for volume in volumes),
+                 lambda: core.delete_namespace(NAMESPACE)]
+    for delete in deletions:
         try:
             delete()
         except ApiException:
@@ -244,13 +256,20 @@ def available(cluster: KubeCluster, namespace: str, name: str) -> bool:
     return conditions.get("Available") == "True" and deployment.status.ready_replicas == deployment.spec.replicas
 
 
-def test_helm_install_makes_the_three_deployments_available(release: Release) -> None:
+def janus_available(cluster: KubeCluster) -> bool:
+    janus = cluster.apps.read_namespaced_stateful_set("janus", JANUS_NS)
+    return (janus.status.available_replicas or 0) == janus.spec.replicas == janus.status.updated_replicas
+
+
+def test_helm_install_makes_the_three_programs_available(release: Release) -> None:
     cluster = release.tools.cluster
-    for namespace, name in ((NAMESPACE, f"{RELEASE}-operator"), (NAMESPACE, f"{RELEASE}-wallet"), (JANUS_NS, "janus")):
-        eventually(lambda ns=namespace, n=name: available(cluster, ns, n), 60, what=f"{namespace}/{name} Available")
-    assert cluster.apps.read_namespaced_deployment("janus", JANUS_NS).spec.replicas == 2
-    claim = cluster.core.read_namespaced_persistent_volume_claim(f"{RELEASE}-wallet-data", NAMESPACE)
-    assert claim.status.phase == "Bound"
+    for name in (f"{RELEASE}-operator", f"{RELEASE}-wallet"):
+        eventually(lambda n=name: available(cluster, NAMESPACE, n), 60, what=f"{NAMESPACE}/{name} Available")
+    eventually(lambda: janus_available(cluster), 60, what=f"{JANUS_NS}/janus: 2 replicas available")
+    assert cluster.apps.read_namespaced_stateful_set("janus", JANUS_NS).spec.replicas == 2
+    claims = [(NAMESPACE, f"{RELEASE}-wallet-data"), *((JANUS_NS, claim) for claim in JANUS_SPOOLS)]
+    for namespace, claim in claims:
+        assert cluster.core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound"
     status = release.tools.helm_("status", RELEASE, "--namespace", NAMESPACE, "-o", "json").stdout
     assert '"status":"deployed"' in status.replace(" ", "")
     assert f"http://janus.{JANUS_NS}.svc.cluster.local:3000/proxy/{{service}}" in release.notes, release.notes
@@ -269,6 +288,28 @@ def test_janus_is_the_service_janus_on_port_3000_with_ready_endpoints(release: R
 
     # The selector matches the pods: both replicas are behind the Service.
     eventually(lambda: ready_endpoints() == 2, 30, what="two ready Janus endpoints on port 3000")
+
+
+def test_a_replaced_janus_pod_mounts_its_predecessors_spool(release: Release) -> None:
+    core = release.tools.cluster.core
+
+    def spool_claim(pod: str) -> str | None:
+        volumes = core.read_namespaced_pod(pod, JANUS_NS).spec.volumes
+        return next((v.persistent_volume_claim.claim_name for v in volumes if v.name == "spool"), None)
+
+    assert [spool_claim(f"janus-{n}") for n in range(2)] == JANUS_SPOOLS
+    old_uid = core.read_namespaced_pod("janus-0", JANUS_NS).metadata.uid
+    core.delete_namespaced_pod("janus-0", JANUS_NS, grace_period_seconds=0)
+
+    def replaced() -> bool:
+        try:
+            pod = core.read_namespaced_pod("janus-0", JANUS_NS)
+        except ApiException:
+            return False
+        return pod.metadata.uid != old_uid and pod.status.phase == "Running"
+
+    eventually(replaced, 60, what="janus-0 replaced and Running")
+    assert spool_claim("janus-0") == "spool-janus-0"
 
 
 def test_generated_tokens_are_shared_and_survive_an_upgrade(release: Release) -> None:

@@ -63,8 +63,14 @@ def find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     return found[0]
 
 
+WORKLOADS = ("Deployment", "StatefulSet")
+
+
 def containers(docs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    return [(d, c) for d in docs if d["kind"] == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]]
+    """Every workload's containers; the three programs must all be among them."""
+    found = [(d, c) for d in docs if d["kind"] in WORKLOADS for c in d["spec"]["template"]["spec"]["containers"]]
+    assert {d["metadata"]["name"] for d, _ in found} == {"tawa-operator", "tawa-wallet", "janus"}
+    return found
 
 
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +114,7 @@ def test_manifests_hold_no_generated_secret_and_no_helm_marks() -> None:
 def test_default_render_has_the_three_programs_and_janus_contract(default_docs: list[dict[str, Any]]) -> None:
     names = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in default_docs}
     for expected in [("Deployment", "tawa-system", "tawa-operator"), ("Deployment", "tawa-system", "tawa-wallet"),
-                     ("Deployment", "janus-prod", "janus"), ("Service", "tawa-system", "tawa-wallet"),
+                     ("StatefulSet", "janus-prod", "janus"), ("Service", "tawa-system", "tawa-wallet"),
                      ("Namespace", None, "janus-prod"), ("PersistentVolumeClaim", "tawa-system", "tawa-wallet-data"),
                      ("PodDisruptionBudget", "janus-prod", "janus")]:
         assert expected in names
@@ -116,7 +122,7 @@ def test_default_render_has_the_three_programs_and_janus_contract(default_docs: 
     # The injected URL is http://janus.janus-{env}.svc.cluster.local:3000/proxy/{service}.
     assert janus["metadata"]["namespace"] == "janus-prod"
     assert [(p["port"], p["targetPort"]) for p in janus["spec"]["ports"]] == [(3000, "http")]
-    janus_pod = find(default_docs, "Deployment", "janus")["spec"]["template"]
+    janus_pod = find(default_docs, "StatefulSet", "janus")["spec"]["template"]
     assert janus_pod["spec"]["containers"][0]["ports"][0]["containerPort"] == 3000
     assert janus["spec"]["selector"].items() <= janus_pod["metadata"]["labels"].items()
 
@@ -134,7 +140,7 @@ def test_every_object_has_the_recommended_labels(default_docs: list[dict[str, An
         for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
                     "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "helm.sh/chart"):
             assert key in labels, f"{doc['kind']}/{doc['metadata']['name']} lacks {key}"
-        if doc["kind"] in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget"):
+        if doc["kind"] in (*WORKLOADS, "Service", "ServiceAccount", "PodDisruptionBudget"):
             assert labels.get("app.kubernetes.io/component") in ("operator", "wallet", "janus")
 
 
@@ -202,6 +208,7 @@ def test_wallet_postgresql_from_an_existing_secret(helm: Path) -> None:
     (["wallet.database.type=mysql"], "wallet/database/type"),
     (["env=Prod_1"], "/env"),
     (["operator.suspendAfter=-1"], "suspendAfter"),
+    (["janus.persistence.size=lots"], "janus/persistence/size"),
 ])
 def test_schema_refuses_bad_values(helm: Path, sets: list[str], message: str) -> None:
     done = template(helm, *sets, check=False)
@@ -230,6 +237,26 @@ def test_watch_namespaces_binds_per_namespace(helm: Path) -> None:
             and d["roleRef"]["name"] == "tawa-operator"] == []
     args = find(docs, "Deployment", "tawa-operator")["spec"]["template"]["spec"]["containers"][0]["args"]  # type: ignore[arg-type]
     assert args[-4:] == ["--namespace", "a-prod", "--namespace", "b-prod"]
+
+
+def test_janus_spool_is_a_claim_per_pod_by_default_and_an_emptydir_when_asked(
+        helm: Path, default_docs: list[dict[str, Any]]) -> None:
+    janus = find(default_docs, "StatefulSet", "janus")["spec"]
+    [claim] = janus["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "spool" and claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert "storageClassName" not in claim["spec"]  # the cluster's default class
+    # Claim templates are immutable: a label that changes with the chart version would block upgrades.
+    assert not {"helm.sh/chart", "app.kubernetes.io/version"} & claim["metadata"]["labels"].keys()
+    assert janus["serviceName"] == "janus"
+    assert "spool" not in {v["name"] for v in janus["template"]["spec"]["volumes"]}
+
+    static = find(template(helm, "janus.persistence.storageClass=-"), "StatefulSet", "janus")  # type: ignore[arg-type]
+    assert static["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == ""
+
+    docs = template(helm, "janus.persistence.enabled=false")
+    assert not [d for d in docs if d["kind"] == "StatefulSet"]  # type: ignore[union-attr]
+    pod = find(docs, "Deployment", "janus")["spec"]["template"]["spec"]  # type: ignore[arg-type]
+    assert {"name": "spool", "emptyDir": {"sizeLimit": "1Gi"}} in pod["volumes"]
 
 
 def test_janus_pdb_only_with_two_or_more_replicas(helm: Path) -> None:
