@@ -163,6 +163,7 @@ def test_replay_returns_first_answer_and_other_body_is_422(server: WalletServer,
     first = post(http, f"/v1/wallets/{wid}/purchases", {"tokens": 700}, key="buy-" + wid)
     again = post(http, f"/v1/wallets/{wid}/purchases", {"tokens": 700}, key="buy-" + wid)
     assert (again.status_code, again.json()) == (first.status_code, first.json()) == (201, first.json())
+    assert "Idempotent-Replayed" not in first.headers and again.headers["Idempotent-Replayed"] == "true"
     other = post(http, f"/v1/wallets/{wid}/purchases", {"tokens": 701}, key="buy-" + wid)
     assert other.status_code == 422 and other.json()["error"] == "IDEMPOTENCY_KEY_REUSED"
     assert http.get(f"/v1/wallets/{wid}").json()["balances"]["purchased"] == 700
@@ -180,9 +181,9 @@ def test_a_refused_request_is_evaluated_again_on_retry(server: WalletServer) -> 
     assert (refused.value.required, refused.value.available) == (60_000, 50_000)
     c.purchase(wid, 10_000)
     paid = c.hosting_charge(wid, "docman", "2026-01-01T00:00:00Z", 60_000, idempotency_key=key)
-    assert paid.wallet.total == 0
+    assert paid.wallet.total == 0 and not paid.replayed
     again = c.hosting_charge(wid, "docman", "2026-01-01T00:00:00Z", 60_000, idempotency_key=key)
-    assert again == paid
+    assert again == paid and again.replayed
 
 
 # ---------------------------------------------------------------- check-reserve and hosting
@@ -408,6 +409,8 @@ def test_metrics_and_openapi(server: WalletServer) -> None:
                  "/v1/holds/batch", "/v1/holds/{hold_id}/settle", "/v1/holds/{hold_id}/release",
                  "/v1/settlements/batch", "/v1/gas/events", "/v1/gas/stats", "/healthz"):
         assert path in spec["paths"], path
+    charge = spec["paths"]["/v1/wallets/{wallet_id}/hosting-charges"]["post"]["responses"]["201"]
+    assert "Idempotent-Replayed" in charge["headers"]
 
 
 def test_client_reports_unreachable_wallet_as_unavailable() -> None:

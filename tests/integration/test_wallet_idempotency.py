@@ -1,6 +1,7 @@
 """Idempotency under concurrency: every mutation sent 1–5 times at once with one key has
 exactly one effect, and every sender ends with the same answer. A sender that arrives
-while the first is running gets 409 IDEMPOTENCY_IN_FLIGHT and, retrying, the first answer."""
+while the first is running gets 409 IDEMPOTENCY_IN_FLIGHT and, retrying, the first answer,
+marked `Idempotent-Replayed: true`; the one that made the effect gets no such mark."""
 
 from __future__ import annotations
 
@@ -21,10 +22,13 @@ def server(module_wallet: WalletServer) -> WalletServer:
     return module_wallet
 
 
-def send_concurrently(server: WalletServer, path: str, body: Any, copies: int) -> list[tuple[int, Any]]:
+Answer = tuple[int, Any, bool]  # status, body, marked replayed
+
+
+def send_concurrently(server: WalletServer, path: str, body: Any, copies: int) -> list[Answer]:
     key = f"idem-{uuid.uuid4().hex}"
     barrier = threading.Barrier(copies)
-    answers: list[tuple[int, Any]] = []
+    answers: list[Answer] = []
     raw_409: list[str] = []
 
     def send() -> None:
@@ -33,7 +37,8 @@ def send_concurrently(server: WalletServer, path: str, body: Any, copies: int) -
             for _ in range(3000):  # up to 30 s on a busy machine
                 r = http.post(path, json=body, headers=server.headers(key))
                 if r.status_code != 409:
-                    answers.append((r.status_code, finish_batch(http, path, body, r.json())))
+                    replayed = r.headers.get("Idempotent-Replayed") == "true"
+                    answers.append((r.status_code, finish_batch(http, path, body, r.json()), replayed))
                     return
                 raw_409.append(r.json()["error"])
                 time.sleep(0.01)
@@ -130,10 +135,12 @@ CASES = [create_case, purchase_case, hosting_case, hold_case, settle_case, relea
 def test_concurrent_copies_have_one_effect_and_one_answer(server: WalletServer, case: Case, copies: int) -> None:
     path, body, effect, expected = case(server)
     answers = send_concurrently(server, path, body, copies)
-    statuses = {status for status, _ in answers}
+    statuses = {status for status, _, _ in answers}
     assert len(statuses) == 1 and statuses <= {200, 201}, answers
-    assert all(a == answers[0] for a in answers), "every copy must get the first answer"
+    assert all(a[:2] == answers[0][:2] for a in answers), "every copy must get the first answer"
     if path.endswith("/batch"):  # a batch's items are replayed one by one; 409s are retried by the sender
         assert all(r["status"] == 200 for r in answers[0][1]["results"])
+    else:
+        assert sorted(replayed for _, _, replayed in answers) == [False] + [True] * (copies - 1)
     assert effect() == expected
     assert server.client.integrity().ok

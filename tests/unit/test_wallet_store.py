@@ -85,11 +85,11 @@ def test_sweep_forgets_idempotency_keys_only_after_retention(store: Store, clock
     first = store.apply([("buy", d.Purchase("wallet-acme", 5))])[0]
     clock.now += 23 * 3600 * d.MICROS
     store.sweep(idempotency_hours=24)
-    assert store.apply([("buy", d.Purchase("wallet-acme", 5))])[0] == first  # still a replay
+    assert store.apply([("buy", d.Purchase("wallet-acme", 5))])[0] == d.Outcome(first.status, first.body, replayed=True)
     clock.now += 2 * 3600 * d.MICROS
     store.sweep(idempotency_hours=24)
-    assert store.apply([("buy", d.Purchase("wallet-acme", 5))])[0].body["transaction"]["id"] != \
-        first.body["transaction"]["id"]
+    fresh = store.apply([("buy", d.Purchase("wallet-acme", 5))])[0]
+    assert fresh.body["transaction"]["id"] != first.body["transaction"]["id"] and not fresh.replayed
 
 
 def test_a_key_still_running_gets_409(store: Store) -> None:
@@ -106,7 +106,8 @@ def test_a_key_still_running_gets_409(store: Store) -> None:
 def test_one_batch_with_the_same_key_twice_applies_once(store: Store) -> None:
     out = store.apply([("k", d.Purchase("wallet-acme", 5)), ("k", d.Purchase("wallet-acme", 5)),
                        ("k", d.Purchase("wallet-acme", 6))])
-    assert out[0] == out[1] and out[2].status == 422
+    assert (out[0].status, out[0].body) == (out[1].status, out[1].body) and out[2].status == 422
+    assert (out[0].replayed, out[1].replayed) == (False, True)
     assert store.get_wallet("wallet-acme")["balances"]["purchased"] == 505
 
 

@@ -1,9 +1,10 @@
 """The wallet HTTP app (FastAPI): `create_app(settings)`.
 
 Every POST needs an `Idempotency-Key` header (batch items carry their own keys
-as well). Mutations need `Authorization: Bearer $TAWA_WALLET_TOKEN`; reads too
-unless `TAWA_WALLET_OPEN_READS=true`. Errors are JSON:
-`{"error": "UPPER_SNAKE_CODE", "message": ..., "field": ...}`.
+as well); an answer replayed for a key already used carries
+`Idempotent-Replayed: true`. Mutations need `Authorization: Bearer
+$TAWA_WALLET_TOKEN`; reads too unless `TAWA_WALLET_OPEN_READS=true`. Errors are
+JSON: `{"error": "UPPER_SNAKE_CODE", "message": ..., "field": ...}`.
 """
 
 from __future__ import annotations
@@ -206,6 +207,12 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 POST_ERRORS = (400, 409)
+# On the stored answer to a key already used (Stripe's name), so that a caller can tell
+# "done now" from "done before", e.g. to count a charge once when two replicas send it.
+REPLAYED = {"Idempotent-Replayed": "true"}
+REPLAYED_DOC = {"Idempotent-Replayed": {
+    "description": "true when this is the stored answer of an earlier request with the same Idempotency-Key",
+    "schema": {"type": "string", "enum": ["true"]}}}
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
@@ -222,10 +229,18 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
                             # Optional in the handler only so that its absence gets our 400, not a 422.
                             if param["name"] == "Idempotency-Key":
                                 param["required"] = True
+                                if not path.endswith("/batch"):  # batch items answer for themselves
+                                    _document_replays(op)
             app.openapi_schema = schema
         return app.openapi_schema
 
     return build
+
+
+def _document_replays(op: dict[str, Any]) -> None:
+    for code, response in op.get("responses", {}).items():
+        if code.startswith("2"):
+            response["headers"] = REPLAYED_DOC
 
 
 def _batch_body(model: type[m._In]) -> dict[str, Any]:
@@ -299,7 +314,8 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         items = [(key, cmd)]
         outcomes = store.apply(items)
         metrics.record(items, outcomes)
-        return JSONResponse(outcomes[0].body, status_code=outcomes[0].status)
+        answer = outcomes[0]
+        return JSONResponse(answer.body, status_code=answer.status, headers=REPLAYED if answer.replayed else None)
 
     async def run_batch(request: Request, key: str | None, kind: str) -> JSONResponse:
         if not key:

@@ -26,7 +26,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -207,10 +207,14 @@ class LedgerPage:
 
 @dataclass(frozen=True)
 class Charge:
-    """Result of a purchase or a hosting charge: the ledger transaction and the wallet after it."""
+    """Result of a purchase or a hosting charge: the ledger transaction and the wallet after it.
+    `replayed`: the wallet answered from an earlier request with the same idempotency key
+    (a retry, or another operator replica that charged first), so this call moved nothing;
+    it is still the same charge, and compares equal to the first answer."""
 
     transaction: Transaction
     wallet: Wallet
+    replayed: bool = field(default=False, compare=False)
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> Charge:
@@ -572,9 +576,12 @@ def _result(call: _Call[T], response: httpx.Response) -> T:
     if response.status_code >= 300:
         raise error_for(response.status_code, _body(response))
     try:
-        return call.parse(orjson.loads(response.content))
+        value = call.parse(orjson.loads(response.content))
     except (ValueError, KeyError, TypeError) as exc:
         raise WalletUnavailable(response.status_code, message=f"wallet sent an unreadable answer: {exc}") from exc
+    if isinstance(value, Charge) and response.headers.get("Idempotent-Replayed") == "true":
+        return replace(value, replayed=True)
+    return value
 
 
 def _unavailable(base_url: str, exc: Exception) -> WalletUnavailable:

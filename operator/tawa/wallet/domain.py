@@ -336,6 +336,7 @@ class Outcome:
 
     status: int
     body: dict[str, Any]
+    replayed: bool = False  # the stored answer of an earlier request with the same key
 
     @property
     def ok(self) -> bool:
@@ -594,7 +595,7 @@ def replay_or_conflict(key: str, stored: Stored | None, fingerprint: str) -> Out
         return Outcome(422, {"error": "IDEMPOTENCY_KEY_REUSED", "field": "Idempotency-Key", "key": key,
                              "message": "Idempotency-Key: this key was used for a different request; "
                                         "use a new key for a new request"})
-    return Outcome(stored.status, stored.body)
+    return Outcome(stored.status, stored.body, replayed=True)
 
 
 def in_flight(key: str) -> Outcome:
