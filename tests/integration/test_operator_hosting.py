@@ -8,12 +8,16 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from tawa.catalog.render import API_GROUP
 from tawa.controller.hosting import bucket_start, parse_bucket_id
 from tawa.controller.suspension import parse_iso
 from tawa.wallet.client import GasEvent
 from tests.fixtures.cluster import KubeCluster, OperatorProcess, component_manifest, eventually
+from tests.fixtures.ports import free_port
 from tests.fixtures.wallet import WalletServer
 
 pytestmark = pytest.mark.cluster
@@ -109,8 +113,9 @@ def test_operator_restarts_inside_a_bucket_charge_it_once(
 def test_two_operators_at_once_charge_once_and_do_not_fight(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
         operator: Callable[..., OperatorProcess]) -> None:
-    ops = operator(hosting_period="2")
-    ops.start()
+    ports = [free_port(), free_port()]
+    ops = operator(hosting_period="2", operator_metrics_port=str(ports[0]))
+    ops.start(TAWA_OPERATOR_METRICS_PORT=str(ports[1]))
     ns = namespace("app")
     kube_cluster.apply_component(component_manifest("app", ns, org, replicas=2))
     ready(kube_cluster, ns, "app", 2)
@@ -118,6 +123,23 @@ def test_two_operators_at_once_charge_once_and_do_not_fight(
     eventually(lambda: len(hosting_events(wallet, org, f"{ns}/app")) >= 4, timeout=30, what="4 buckets charged")
     assert_one_charge_per_bucket(hosting_events(wallet, org, f"{ns}/app"), 2.0)
     assert kube_cluster.deployment(ns, "app").metadata.generation == generation
+
+    # What a dashboard sums over the replicas is what the wallet took: a replica counts
+    # only its own charges, not the wallet's replays of the other's.
+    kube_cluster.custom.delete_namespaced_custom_object(API_GROUP, "v1", ns, "components", "app")
+    def adds_up() -> bool:
+        counted = sum(hosting_tokens_counted(port, org) for port in ports)
+        charged = sum(e.tokens for e in hosting_events(wallet, org, f"{ns}/app"))
+        assert counted == charged > 0, f"the replicas counted {counted} tokens, the wallet charged {charged}"
+        return True
+
+    eventually(adds_up, timeout=10, what="the replicas' tawa_hosting_tokens_total adding up to the wallet's charges")
+
+
+def hosting_tokens_counted(metrics_port: int, org: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "tawa_hosting_tokens_total" and sample.labels.get("org") == org)
 
 
 def test_short_balance_sets_gas_exhausted_until_a_purchase_pays_the_missed_hours(

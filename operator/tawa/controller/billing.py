@@ -61,6 +61,10 @@ class Outcome:
     charged: list[str] = field(default_factory=list)
     unpaid: list[str] = field(default_factory=list)
     deferred: str | None = None
+    # Of `charged`, those this call paid: not a replay of an earlier charge (a retry, a
+    # restart, another replica). The tokens metric counts only these, so that summing it
+    # over two replicas gives what the wallet took.
+    fresh: int = 0
 
     def last_paid(self) -> str | None:
         """The last bucket before the first unpaid one: unpaid buckets are retried."""
@@ -79,6 +83,8 @@ def charge_buckets(component: Component, uid: str, namespace: str, pods: int, du
                 tier=component.tier.name, pods=pods, service=component.name,
                 idempotency_key=hosting.idempotency_key(uid, bucket))
             metrics.runway_hours.labels(component.spec.owner).set(charge.wallet.available.hosting / tokens)
+            if not charge.replayed:
+                outcome.fresh += 1
         except IdempotencyConflict:
             pass  # another replica charged this bucket, with its own pod count: charged once
         except InsufficientGas:
@@ -151,8 +157,8 @@ def _record(component: Component, body: kopf.Body, pods: int, outcome: Outcome, 
     namespace, tokens = namespace_of(body), component.tier.tokens_per_hour * pods
     unpaid_tokens = tokens * len(outcome.unpaid)
     labels = (namespace, component.name, component.spec.owner)
-    if outcome.charged:
-        metrics.hosting_tokens.labels(component.tier.name, component.spec.owner).inc(tokens * len(outcome.charged))
+    if outcome.fresh:
+        metrics.hosting_tokens.labels(component.tier.name, component.spec.owner).inc(tokens * outcome.fresh)
     metrics.hosting_unpaid.labels(*labels).set(unpaid_tokens)
     metrics.gas_exhausted.labels(*labels).set(1 if outcome.unpaid else 0)
     metrics.suspended.labels(*labels).set(1 if held else 0)
