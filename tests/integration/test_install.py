@@ -267,12 +267,17 @@ def test_helm_install_makes_the_three_programs_available(release: Release) -> No
         eventually(lambda n=name: available(cluster, NAMESPACE, n), 60, what=f"{NAMESPACE}/{name} Available")
     eventually(lambda: janus_available(cluster), 60, what=f"{JANUS_NS}/janus: 2 replicas available")
     assert cluster.apps.read_namespaced_stateful_set("janus", JANUS_NS).spec.replicas == 2
+    # Two operators, active-active (docs/ha.md), and a PDB keeping one through a drain.
+    assert cluster.deployment(NAMESPACE, f"{RELEASE}-operator").status.ready_replicas == 2
+    policy = client.PolicyV1Api(cluster.api)
+    assert policy.read_namespaced_pod_disruption_budget(f"{RELEASE}-operator", NAMESPACE).spec.max_unavailable == 1
     claims = [(NAMESPACE, f"{RELEASE}-wallet-data"), *((JANUS_NS, claim) for claim in JANUS_SPOOLS)]
     for namespace, claim in claims:
         assert cluster.core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound"
     status = release.tools.helm_("status", RELEASE, "--namespace", NAMESPACE, "-o", "json").stdout
     assert '"status":"deployed"' in status.replace(" ", "")
     assert f"http://janus.{JANUS_NS}.svc.cluster.local:3000/proxy/{{service}}" in release.notes, release.notes
+    assert "2 replica(s), active-active" in release.notes, release.notes
 
 
 def test_janus_is_the_service_janus_on_port_3000_with_ready_endpoints(release: Release) -> None:

@@ -208,6 +208,8 @@ def test_wallet_postgresql_from_an_existing_secret(helm: Path) -> None:
     (["wallet.database.type=mysql"], "wallet/database/type"),
     (["env=Prod_1"], "/env"),
     (["operator.suspendAfter=-1"], "suspendAfter"),
+    (["operator.replicas=two"], "operator/replicas"),
+    (["operator.podDisruptionBudget.maxUnavailable=0"], "operator/podDisruptionBudget/maxUnavailable"),
     (["janus.persistence.size=lots"], "janus/persistence/size"),
 ])
 def test_schema_refuses_bad_values(helm: Path, sets: list[str], message: str) -> None:
@@ -259,9 +261,30 @@ def test_janus_spool_is_a_claim_per_pod_by_default_and_an_emptydir_when_asked(
     assert {"name": "spool", "emptyDir": {"sizeLimit": "1Gi"}} in pod["volumes"]
 
 
+def pdbs(docs: list[dict[str, Any]]) -> set[str]:
+    return {d["metadata"]["name"] for d in docs if d["kind"] == "PodDisruptionBudget"}
+
+
 def test_janus_pdb_only_with_two_or_more_replicas(helm: Path) -> None:
-    docs = template(helm, "janus.replicas=1")
-    assert not [d for d in docs if d["kind"] == "PodDisruptionBudget"]  # type: ignore[union-attr]
+    assert "janus" not in pdbs(template(helm, "janus.replicas=1"))  # type: ignore[arg-type]
+
+
+def test_two_operator_replicas_by_default_rolled_one_at_a_time_and_spread(
+        helm: Path, default_docs: list[dict[str, Any]]) -> None:
+    """Active-active (docs/ha.md): a rollout or a drain never leaves no operator running."""
+    operator = find(default_docs, "Deployment", "tawa-operator")["spec"]
+    assert operator["replicas"] == 2
+    assert operator["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    [spread] = operator["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"]
+    assert spread["podAffinityTerm"]["labelSelector"]["matchLabels"] == operator["selector"]["matchLabels"]
+    pdb = find(default_docs, "PodDisruptionBudget", "tawa-operator")
+    assert (pdb["metadata"]["namespace"], pdb["spec"]["maxUnavailable"]) == ("tawa-system", 1)
+    assert pdb["spec"]["selector"] == operator["selector"]
+
+    single = template(helm, "operator.replicas=1")
+    assert find(single, "Deployment", "tawa-operator")["spec"]["replicas"] == 1  # type: ignore[arg-type]
+    assert "tawa-operator" not in pdbs(single)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- the programs accept it
@@ -437,6 +460,24 @@ def test_alerts_and_dashboard_use_metrics_the_programs_export(monitoring_docs: l
     assert used, "no metric found"
     missing = sorted(used - exported)
     assert not missing, f"not exported by any program: {missing}"
+
+
+# Every operator replica exports these for every Component it sees: a query must fold the
+# replicas into one series per Component, or two replicas double every count and sum.
+PER_COMPONENT_GAUGES = ("tawa_component_gate_open", "tawa_component_gas_exhausted", "tawa_hosting_unpaid_tokens")
+
+
+def test_alerts_and_dashboard_count_each_component_once_whatever_the_operator_replicas(
+        monitoring_docs: list[dict[str, Any]]) -> None:
+    rule = find(monitoring_docs, "PrometheusRule", "tawa")
+    dashboard = json.loads((CHART / "dashboards" / "tawa.json").read_text())
+    exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    exprs += [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    checked = [e for e in exprs if any(g in e for g in PER_COMPONENT_GAUGES)]
+    assert len(checked) >= 8, checked
+    for expr in checked:
+        assert re.search(r"(max|min) by \(namespace, component, org\) \(tawa_", expr), (
+            f"{expr!r}: wrap the gauge in max by (namespace, component, org) (...)")
 
 
 def test_dashboard_configmap_carries_the_dashboard_file(monitoring_docs: list[dict[str, Any]]) -> None:

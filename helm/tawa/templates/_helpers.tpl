@@ -65,7 +65,7 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
-{{/* Pod-level pieces shared by the three Deployments --------------------------- */}}
+{{/* Pod-level pieces shared by the three workloads --------------------------- */}}
 
 {{- define "tawa.podCommon" -}}
 {{- with .root.Values.imagePullSecrets }}
@@ -85,6 +85,38 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/* The values' affinity, or else: prefer one replica per node. */}}
+{{- define "tawa.affinity" -}}
+{{- if .values.affinity }}
+{{- toYaml .values.affinity }}
+{{- else }}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "tawa.selectorLabels" (dict "root" .root "component" .component) | nindent 12 }}
+{{- end }}
+{{- end -}}
+
+{{/* A PodDisruptionBudget: name, namespace, component, maxUnavailable. */}}
+{{- define "tawa.podDisruptionBudget" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .name }}
+  namespace: {{ .namespace }}
+  labels:
+    {{- include "tawa.componentLabels" (dict "root" .root "component" .component) | nindent 4 }}
+spec:
+  maxUnavailable: {{ .maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "tawa.selectorLabels" (dict "root" .root "component" .component) | nindent 6 }}
 {{- end -}}
 
 {{/* Env from the tokens Secret. */}}
