@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tawa.catalog.render import API_GROUP
+from tawa.catalog.render import API_GROUP, PLURAL
 from tawa.controller.hosting import bucket_start, parse_bucket_id
 from tawa.controller.suspension import parse_iso
 from tawa.wallet.client import GasEvent
@@ -126,7 +126,7 @@ def test_two_operators_at_once_charge_once_and_do_not_fight(
 
     # What a dashboard sums over the replicas is what the wallet took: a replica counts
     # only its own charges, not the wallet's replays of the other's.
-    kube_cluster.custom.delete_namespaced_custom_object(API_GROUP, "v1", ns, "components", "app")
+    kube_cluster.custom.delete_namespaced_custom_object(API_GROUP, "v1", ns, PLURAL, "app")
     def adds_up() -> bool:
         counted = sum(hosting_tokens_counted(port, org) for port in ports)
         charged = sum(e.tokens for e in hosting_events(wallet, org, f"{ns}/app"))

@@ -226,12 +226,11 @@ def deployment_changed(body: kopf.Body, type: str | None, component_readiness: k
     if owner is None:
         return
     verdict, fields = _readiness(None if type == "DELETED" else dict(body))
-    key = (namespace_of(body), str(owner["name"]))
+    namespace, component = key = (namespace_of(body), str(owner["name"]))
     written = (fields["ready"], verdict.status, verdict.message)
     if _readiness_written.get(key) == written:
         return  # this process wrote exactly this already
-    _shown_ready, ready, observed = next(iter(component_readiness.get(key, [])), (None, None, None))
+    _ready_count, ready, observed = next(iter(component_readiness.get(key, [])), (None, None, None))
     merged = merge_conditions([ready] if ready else [], [verdict], observed)
-    kubeapi.apply_component_status(owner["name"], key[0], READINESS_MANAGER,
-                                   {"conditions": merged, **fields})
+    kubeapi.apply_component_status(component, namespace, READINESS_MANAGER, {"conditions": merged, **fields})
     _readiness_written[key] = written
