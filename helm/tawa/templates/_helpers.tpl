@@ -103,6 +103,19 @@ podAntiAffinity:
 {{- end }}
 {{- end -}}
 
+{{/* A claim's spec from a persistence block. storageClass: null leaves the class out
+(the cluster's default), "-" is "" (no class: static PersistentVolumes), else that name. */}}
+{{- define "tawa.claimSpec" -}}
+accessModes:
+  {{- toYaml .accessModes | nindent 2 }}
+{{- if not (kindIs "invalid" .storageClass) }}
+storageClassName: {{ if eq .storageClass "-" }}""{{ else }}{{ .storageClass | quote }}{{ end }}
+{{- end }}
+resources:
+  requests:
+    storage: {{ .size }}
+{{- end -}}
+
 {{/* A PodDisruptionBudget: name, namespace, component, maxUnavailable. */}}
 {{- define "tawa.podDisruptionBudget" -}}
 apiVersion: policy/v1
