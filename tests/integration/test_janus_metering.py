@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tawa.names import Grant
 from tests.fixtures.janus import (
     JanusProcess,
     RecordingUpstream,
@@ -132,7 +133,7 @@ def test_bill_org_without_grant_is_403_and_leaves_the_org_alone(janus: JanusProc
 
 
 def test_bill_org_with_grant_charges_that_org(janus: JanusProcess, orgs: Orgs, upstream: RecordingUpstream) -> None:
-    orgs.wallet.client.put_bill_grants(orgs.bigcorp, ["quoter"])
+    orgs.wallet.client.put_bill_grants(orgs.bigcorp, [Grant(orgs.acme, "quoter")])
     r = httpx.post(janus.proxy("docman", "/documents"),
                    headers={**janus.auth(orgs.acme, "quoter"), "X-Bill-Org": orgs.bigcorp})
     assert r.status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tawa.janus.billing import Payer, choose_payer, needs_grants
 from tawa.janus.model import Caller, Refusal
+from tawa.names import Grant
 
 QUOTER = Caller(program_id="acme", service_id="quoter", via="jwt")
 
@@ -17,18 +18,31 @@ def test_service_id_pays_without_program_id() -> None:
 
 
 def test_bill_org_with_grant_pays() -> None:
-    assert choose_payer(QUOTER, "bigcorp", {"quoter"}) == Payer("bigcorp", "bill-org")
+    assert choose_payer(QUOTER, "bigcorp", {Grant("acme", "quoter")}) == Payer("bigcorp", "bill-org")
+
+
+def test_a_grant_names_the_callers_org_not_just_its_service_name() -> None:
+    """Finding 2: a token saying serviceId quoter with another programId is not acme's quoter."""
+    impostor = Caller(program_id="attacker", service_id="quoter", via="jwt")
+    result = choose_payer(impostor, "bigcorp", {Grant("acme", "quoter")})
+    assert isinstance(result, Refusal) and result.status == 403
+    assert result.body()["error"] == "BILL_ORG_NOT_GRANTED"
+
+
+def test_a_service_id_that_is_a_wallet_id_cannot_pay() -> None:
+    result = choose_payer(Caller(None, "wallet-victim", "jwt"), None)
+    assert isinstance(result, Refusal) and result.status == 403
 
 
 def test_bill_org_without_grant_is_forbidden() -> None:
-    result = choose_payer(QUOTER, "bigcorp", {"someone-else"})
+    result = choose_payer(QUOTER, "bigcorp", {Grant("acme", "someone-else")})
     assert isinstance(result, Refusal) and result.status == 403
     assert result.body()["error"] == "BILL_ORG_NOT_GRANTED" and result.body()["org"] == "bigcorp"
 
 
 def test_bill_org_needs_a_service_identity() -> None:
-    assert isinstance(choose_payer(None, "bigcorp", {"quoter"}), Refusal)
-    assert isinstance(choose_payer(Caller("acme", None, "jwt"), "bigcorp", {"quoter"}), Refusal)
+    assert isinstance(choose_payer(None, "bigcorp", {Grant("acme", "quoter")}), Refusal)
+    assert isinstance(choose_payer(Caller("acme", None, "jwt"), "bigcorp", {Grant("acme", "quoter")}), Refusal)
 
 
 def test_billing_ones_own_org_needs_no_grant() -> None:

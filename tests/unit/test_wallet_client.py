@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tawa.names import InvalidName
 from tawa.wallet import client as wc
 
 IN_FLIGHT = {"error": "IDEMPOTENCY_IN_FLIGHT", "message": "still running", "field": "Idempotency-Key"}
@@ -96,16 +97,45 @@ def test_async_batch_resends_only_the_items_still_in_flight() -> None:
     assert json.loads(seen[0].content)["items"][0]["provider"] == "wallet-b"
 
 
-def test_connection_failures_and_garbage_are_wallet_unavailable() -> None:
+def test_only_a_real_outage_is_wallet_unavailable() -> None:
+    """Finding 4: an odd answer was taken for an outage, and Janus failed open on it."""
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
     with pytest.raises(wc.WalletUnavailable) as exc:
         wc.WalletClient("http://wallet", "t", transport=httpx.MockTransport(refuse)).get_wallet("a")
     assert exc.value.status == 0
-    garbage = httpx.MockTransport(lambda r: httpx.Response(200, content=b"<html>"))
+    for status, content in ((200, b"<html>"), (200, b'{"unexpected": 1}'), (302, b"")):
+        answer = httpx.MockTransport(lambda r, s=status, c=content: httpx.Response(s, content=c))
+        with pytest.raises(wc.BadWalletAnswer) as bad:
+            wc.WalletClient("http://wallet", "t", transport=answer).get_wallet("a")
+        assert not isinstance(bad.value, wc.WalletUnavailable)
+    odd_4xx = httpx.MockTransport(lambda r: httpx.Response(418, json={"error": "TEAPOT"}))
+    with pytest.raises(wc.InvalidRequest):
+        wc.WalletClient("http://wallet", "t", transport=odd_4xx).get_wallet("a")
+    down = httpx.MockTransport(lambda r: httpx.Response(503, content=b"busy"))
     with pytest.raises(wc.WalletUnavailable):
-        wc.WalletClient("http://wallet", "t", transport=garbage).get_wallet("a")
+        wc.WalletClient("http://wallet", "t", transport=down).get_wallet("a")
+
+
+@pytest.mark.parametrize("org", ["wallet-victim", "victim?a=1", "x/../../admin/integrity?1", "victim%2f..%2f",
+                                 "Victim"])
+def test_the_client_takes_only_org_slugs_and_never_builds_another_path(org: str) -> None:
+    """Findings 3 and 4: a wallet id or a crafted org never reaches the wallet as a path or query."""
+    seen: list[httpx.Request] = []
+    with wc.WalletClient("http://wallet", "t", transport=httpx.MockTransport(scripted([], seen))) as c:
+        for call in (lambda: c.get_wallet(org), lambda: c.purchase(org, 1), lambda: c.get_bill_grants(org),
+                     lambda: c.hold(org, 1)):
+            with pytest.raises(InvalidName):
+                call()
+    assert seen == []
+
+
+def test_hold_ids_are_quoted_into_one_path_segment() -> None:
+    seen: list[httpx.Request] = []
+    with wc.WalletClient("http://wallet", "t", transport=httpx.MockTransport(scripted([(200, HOLD)], seen))) as c:
+        c.release("../wallets/wallet-a?x=1")
+    assert seen[0].url.raw_path == b"/v1/holds/..%2Fwallets%2Fwallet-a%3Fx%3D1/release"
 
 
 def test_hosting_charge_sends_the_utc_hour() -> None:

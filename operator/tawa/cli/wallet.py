@@ -88,10 +88,17 @@ group.add_command(serve)
 
 
 def _org(org: str | None) -> str:
+    from tawa import names
+
     org = org or os.environ.get("TAWA_ORG")
     if not org:
         fail("name the org (tawa wallet balance ORG), or set TAWA_ORG", EXIT_BAD_INPUT)
-    return org
+    if names.is_wallet_id(org):
+        fail(f"ORG: {org!r} is a wallet id; name the org instead: {names.org_of_wallet(org)}", EXIT_BAD_INPUT)
+    try:
+        return names.org_slug(org, "ORG")
+    except names.InvalidName as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
 
 
 def _url_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -208,3 +215,41 @@ def buy(ctx: click.Context, org: str | None, amount: str | None, idempotency_key
         return
     click.echo(f"bought {tokens(n)} tokens (${n / 100:,.2f}) for {charge.wallet.id}: "
                f"purchased {tokens(charge.wallet.balances.purchased)}, total {tokens(charge.wallet.total)}")
+
+
+def _grant(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> list[Any]:
+    from tawa import names
+
+    try:
+        return [names.Grant.parse(v, "ORG/SERVICE") for v in values]
+    except names.InvalidName as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@group.command()
+@click.argument("org", required=False)
+@click.option("--add", "add", multiple=True, metavar="ORG/SERVICE", callback=_grant,
+              help="Allow the service SERVICE owned by org ORG to bill this org with X-Bill-Org (repeatable).")
+@click.option("--remove", "remove", multiple=True, metavar="ORG/SERVICE", callback=_grant,
+              help="Withdraw a grant (repeatable).")
+@json_option
+@_url_option
+@click.pass_context
+def grants(ctx: click.Context, org: str | None, add: list[Any], remove: list[Any], as_json: bool) -> None:
+    """Which callers may bill ORG with X-Bill-Org: each grant names the caller's owner org and service.
+
+    Without --add/--remove, lists them. Janus caches grants for TAWA_JANUS_GRANTS_TTL (30 s by default),
+    so a change takes up to that long to reach it."""
+    org = _org(org)
+    current = _call(ctx, lambda c: c.get_bill_grants(org))
+    result = current
+    if add or remove:
+        wanted = sorted((set(current.grants) | set(add)) - set(remove))
+        result = _call(ctx, lambda c: c.put_bill_grants(org, wanted))
+    if as_json:
+        print_json({"wallet": result.wallet, "grants": [g.json() for g in result.grants]})
+        return
+    if not result.grants:
+        click.echo(f"{result.wallet}: no grants; nobody but {org} itself can bill it with X-Bill-Org")
+        return
+    print_table(("CALLER ORG", "SERVICE"), [(g.org, g.service) for g in result.grants], title=result.wallet)

@@ -79,7 +79,7 @@ def charge_buckets(component: Component, uid: str, namespace: str, pods: int, du
     for bucket in due:
         try:
             charge = client.hosting_charge(
-                wallet_id(component.spec.owner), f"{namespace}/{component.name}", bucket, tokens,
+                component.spec.owner, f"{namespace}/{component.name}", bucket, tokens,
                 tier=component.tier.name, pods=pods, service=component.name,
                 idempotency_key=hosting.idempotency_key(uid, bucket))
             metrics.runway_hours.labels(component.spec.owner).set(charge.wallet.available.hosting / tokens)

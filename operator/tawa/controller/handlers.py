@@ -121,7 +121,7 @@ def _gate_verdict(component: Component, body: kopf.Body) -> Condition:
     if component.spec.replicas == 0:
         return gate.nothing_to_reserve(wallet)  # the wallet refuses a check for 0 replicas
     try:
-        check = wallet_client().check_reserve(wallet, component.tier.name, component.spec.replicas)
+        check = wallet_client().check_reserve(component.spec.owner, component.tier.name, component.spec.replicas)
     except WalletNotFound:
         verdict = gate.wallet_not_found(component, wallet)
     except WalletUnavailable as exc:

@@ -1,7 +1,9 @@
 """Who pays for a metered call (pure).
 
-Priority (spec): X-Bill-Org — only when that org's bill grants list the calling
-service — else the JWT's programId, else its serviceId.
+Priority (spec): X-Bill-Org — only when that org's bill grants name the
+caller, i.e. its verified owner org *and* service — else the JWT's programId,
+else its serviceId. A grant names an identity, never a bare service name:
+service names repeat across orgs and namespaces, an org and its service do not.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
+from tawa import names
 from tawa.janus.model import Caller, Refusal, refusal
+from tawa.names import Grant
 
 
 @dataclass(frozen=True)
@@ -20,7 +24,7 @@ class Payer:
 
     @property
     def wallet(self) -> str:
-        return f"wallet-{self.org}"
+        return names.wallet_id(self.org)
 
 
 def needs_grants(caller: Caller | None, bill_org: str | None) -> bool:
@@ -28,24 +32,34 @@ def needs_grants(caller: Caller | None, bill_org: str | None) -> bool:
     return bool(bill_org) and not (caller is not None and caller.program_id == bill_org)
 
 
+def granted(caller: Caller | None, grants: Collection[Grant]) -> bool:
+    """Whether a grant names this caller's verified owner org and service."""
+    if caller is None or not caller.program_id or not caller.service_id:
+        return False
+    return Grant(caller.program_id, caller.service_id) in grants
+
+
 def choose_payer(
-    caller: Caller | None, bill_org: str | None, grants: Collection[str] | None = None
+    caller: Caller | None, bill_org: str | None, grants: Collection[Grant] | None = None
 ) -> Payer | Refusal:
     """The org to charge, or why nobody can be (403: grant missing, 401: nobody known)."""
     if bill_org:
         if caller is not None and caller.program_id == bill_org:
             return Payer(bill_org, "program")  # billing one's own org needs no grant
-        service = caller.service_id if caller else None
-        if service is None or service not in (grants or ()):
-            who = f"service {service!r}" if service else "an anonymous caller"
+        if not granted(caller, grants or ()):
+            who = (f"service {caller.service_id!r} of org {caller.program_id!r}"
+                   if caller and caller.service_id and caller.program_id else "this caller")
             return refusal(403, "BILL_ORG_NOT_GRANTED",
-                           f"Org {bill_org!r} has not allowed {who} to bill it via X-Bill-Org; "
-                           f"ask {bill_org!r} to add the service to its bill grants or drop the header.",
-                           org=bill_org, service=service)
+                           f"Org {bill_org!r} has not allowed {who} to bill it via X-Bill-Org; ask {bill_org!r} "
+                           "to add a grant for the caller's org and service, or drop the header.",
+                           org=bill_org, service=caller.service_id if caller else None)
         return Payer(bill_org, "bill-org")
     if caller is not None and caller.program_id:
         return Payer(caller.program_id, "program")
     if caller is not None and caller.service_id:
+        if not names.is_org(caller.service_id):
+            return refusal(403, "NO_PAYER", "The caller names no programId and its serviceId cannot be an org; "
+                           "send a token with programId set to the org that pays.")
         return Payer(caller.service_id, "service")
     return refusal(401, "IDENTITY_REQUIRED",
                    "This route costs gas and the caller is unknown; send "

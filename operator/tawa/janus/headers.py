@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tawa import names
+
 Headers = Sequence[tuple[str, str]]
 
 REQUEST_ID = "X-Request-ID"
@@ -67,9 +69,10 @@ def check_request(headers: Headers) -> HeaderProblem | None:
     if len(bill) > 1 or any("," in v for v in bill):
         return HeaderProblem("DUPLICATE_BILL_ORG", "The request names more than one X-Bill-Org; "
                              "send a single X-Bill-Org header with one org.")
-    if bill and not bill[0].strip():
-        return HeaderProblem("INVALID_BILL_ORG", "X-Bill-Org is empty; send an org slug or "
-                             "leave the header out.")
+    if bill and not names.is_org(bill[0].strip()):
+        # Checked before any use: the value picks a wallet, so only the canonical form may pass.
+        return HeaderProblem("INVALID_BILL_ORG", f"X-Bill-Org must be {names.ORG_RULE}; send the "
+                             "org's slug or leave the header out.")
     return None
 
 

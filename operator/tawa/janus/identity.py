@@ -3,7 +3,10 @@
 - Service JWTs: HS256 with TAWA_JANUS_JWT_SECRET, or RS256/ES256 with keys from
   TAWA_JANUS_JWKS_URL. The algorithm list is fixed per key type, so neither
   `alg: none` nor an HS256 token signed with a public key can pass. `aud`
-  must be `janus` and `exp` is required. Claims: `programId`, `serviceId`.
+  must be `janus`; `exp` is required and must be a number no further ahead
+  than the maximum lifetime (TAWA_JANUS_JWT_MAX_LIFETIME), as must `iat`
+  when present; `iss` must match TAWA_JANUS_JWT_ISSUER when that is set.
+  Claims: `programId` (an org slug: the org that pays), `serviceId`.
 - Projected service-account tokens (audience `janus`) are checked with the
   API server's TokenReview. The operator gives each Component a ServiceAccount
   named after it, so `system:serviceaccount:{ns}:{sa}` is Component {ns}/{sa}:
@@ -25,12 +28,14 @@ from typing import Any, Protocol
 
 import jwt
 
+from tawa import names
+from tawa.janus.cache import LruCache
 from tawa.janus.model import Caller, Refusal, Service
 
 log = logging.getLogger("tawa.janus.identity")
 
 SA_PREFIX = "system:serviceaccount:"
-SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+SLUG = re.compile(names.DNS_LABEL)
 # Fixed per key type: the token's header never chooses how it is checked.
 JWKS_ALGORITHMS = {"RSA": ["RS256"], "EC": ["ES256"]}
 HMAC_ALGORITHMS = ["HS256"]
@@ -58,9 +63,10 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def caller_from_claims(claims: dict[str, Any]) -> Caller:
     program, service = claims.get("programId"), claims.get("serviceId")
-    for name, value in (("programId", program), ("serviceId", service)):
-        if value is not None and not (isinstance(value, str) and SLUG.match(value)):
-            raise _invalid(f"claim {name} must be an org or service slug")
+    if program is not None and not names.is_org(program):
+        raise _invalid(f"claim programId must be {names.ORG_RULE}")
+    if service is not None and not names.is_dns_label(service):
+        raise _invalid("claim serviceId must be a service name (a DNS label)")
     if not program and not service:
         raise _invalid("it names neither programId nor serviceId")
     return Caller(program_id=program, service_id=service, via="jwt")
@@ -92,12 +98,17 @@ class Identity:
         reviewer: TokenReviewer | None = None,
         components: ComponentLookup | None = None,
         cache_seconds: float = 300.0,
+        max_lifetime: float = 86_400.0,
+        issuer: str | None = None,
+        cache_size: int = MAX_CACHE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.audience, self.secret = audience, secret
+        self.max_lifetime, self.issuer, self._clock = max_lifetime, issuer, clock
         self._jwks = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=300, timeout=5) if jwks_url else None
         self._reviewer, self._components = reviewer, components
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[Caller, float]] = {}
+        self._cache: LruCache[str, tuple[Caller, float]] = LruCache(cache_size)
 
     async def identify(self, authorization: str | None) -> Caller | None:
         """The proven caller, None without a token; raises Refusal(401) for a bad token."""
@@ -111,16 +122,14 @@ class Identity:
         if cached is not None and cached[1] > now:
             return cached[0]
         caller, lifetime = await self._verify(token)
-        if len(self._cache) >= MAX_CACHE:
-            self._cache.clear()  # crude but bounded; entries are cheap to recompute
-        self._cache[token] = (caller, now + min(lifetime, self._cache_seconds))
+        self._cache.put(token, (caller, now + min(lifetime, self._cache_seconds)))
         return caller
 
     async def _verify(self, token: str) -> tuple[Caller, float]:
         if self._reviewer is not None and _looks_like_service_account(token):
             return await self._review(token)
-        claims = await self._decode(token)
-        return caller_from_claims(claims), float(claims["exp"]) - time.time()
+        claims = self._check_times(await self._decode(token))
+        return caller_from_claims(claims), float(claims["exp"]) - self._clock()
 
     async def _decode(self, token: str) -> dict[str, Any]:
         try:
@@ -135,14 +144,30 @@ class Identity:
         else:
             raise _invalid(f"algorithm {alg!r} is not accepted")
         try:
-            return jwt.decode(token, key, algorithms=algorithms, audience=self.audience,
-                              options={"require": ["exp", "aud"]})
+            return jwt.decode(token, key, algorithms=algorithms, audience=self.audience, issuer=self.issuer,
+                              options={"require": ["exp", "aud", *(["iss"] if self.issuer else [])]})
         except jwt.ExpiredSignatureError:
             raise _invalid("it has expired") from None
         except jwt.InvalidAudienceError:
             raise _invalid(f"its audience is not {self.audience!r}") from None
+        except jwt.InvalidIssuerError:
+            raise _invalid("its issuer is not the one Janus trusts") from None
         except jwt.PyJWTError as exc:
             raise _invalid(str(exc).rstrip(".")) from None
+
+    def _check_times(self, claims: dict[str, Any]) -> dict[str, Any]:
+        """`exp` and `iat` are numbers (PyJWT would take the string "9999999999"), and a token may
+        not live longer than `max_lifetime`: a leaked long-lived token is a standing key to a wallet."""
+        for name in ("exp", "iat"):
+            value = claims.get(name)
+            if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise _invalid(f"claim {name} must be a number of seconds since the epoch")
+        now = self._clock()
+        start = min(float(claims.get("iat", now)), now)
+        if float(claims["exp"]) - start > self.max_lifetime:
+            raise _invalid(f"it lives longer than the {self.max_lifetime:.0f} s Janus accepts; "
+                           "mint a shorter-lived token")
+        return claims
 
     async def _jwks_key(self, token: str) -> tuple[Any, list[str]]:
         assert self._jwks is not None

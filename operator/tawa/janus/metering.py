@@ -19,13 +19,15 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tawa import names
 from tawa.janus.billing import Payer
+from tawa.janus.cache import TtlCache
 from tawa.janus.holds import HoldBook, Reservation
 from tawa.janus.journal import Journal
 from tawa.janus.metrics import Metrics
 from tawa.janus.model import Refusal
-from tawa.janus.registry import TtlCache
 from tawa.janus.spool import Charge, Spool
+from tawa.names import Grant
 from tawa.wallet.client import (
     AsyncWalletClient,
     BatchResult,
@@ -64,8 +66,9 @@ def insufficient(org: str, price: int, available: int) -> Refusal:
 
 def _to_settle(c: Charge) -> SettleRequest:
     assert c.hold is not None
-    return SettleRequest(hold=c.hold, provider=c.provider, tokens=c.tokens, service=c.service, route=c.route,
-                         method=c.method, request_id=c.request_id, key=c.key)
+    # The journal and the spool keep the provider's wallet id (their format since the start).
+    return SettleRequest(hold=c.hold, provider=names.org_of_wallet(c.provider, "provider"), tokens=c.tokens,
+                         service=c.service, route=c.route, method=c.method, request_id=c.request_id, key=c.key)
 
 
 class HoldBatcher:
@@ -133,6 +136,7 @@ class Meter:
         settle_interval: float,
         settle_batch: int,
         grants_ttl: float,
+        cache_size: int = 10_000,
         fail_open_cap: int,
         wallet_retry: float,
         hold_idle: float = 30.0,
@@ -146,7 +150,7 @@ class Meter:
         self.fail_open_cap, self.wallet_retry, self.hold_idle = fail_open_cap, wallet_retry, hold_idle
         self._clock = clock
         self.journal, self._recover = journal, recover
-        self._grants = TtlCache(grants_ttl, clock)
+        self._grants = TtlCache(grants_ttl, clock, cache_size)
         self._holds = HoldBatcher(wallet, hold_ttl)
         self._refills: dict[str, asyncio.Future[None]] = {}
         self._prefetch_after: dict[str, float] = {}  # no background hold for an org that just could not pay
@@ -343,11 +347,11 @@ class Meter:
 
     # ----- bill grants
 
-    async def grants(self, org: str) -> frozenset[str]:
-        """Services that `org` allows to bill it via X-Bill-Org."""
-        async def load() -> frozenset[str]:
+    async def grants(self, org: str) -> frozenset[Grant]:
+        """The callers (owner org, service) that `org` allows to bill it via X-Bill-Org."""
+        async def load() -> frozenset[Grant]:
             try:
-                return frozenset((await self.wallet.get_bill_grants(org)).services)
+                return frozenset((await self.wallet.get_bill_grants(org)).grants)
             except WalletNotFound:
                 return frozenset()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tawa import names
 from tawa.gas.pricing import PricedRoute
 
 
@@ -20,7 +21,7 @@ class Service:
 
     @property
     def provider_wallet(self) -> str:
-        return f"wallet-{self.owner}"
+        return names.wallet_id(self.owner, "owner")
 
 
 @dataclass(frozen=True)

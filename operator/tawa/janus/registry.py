@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -19,6 +19,7 @@ import yaml
 
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.validate import check_component
+from tawa.janus.cache import TtlCache
 from tawa.janus.model import Service
 from tawa.janus.settings import UPSTREAM_URL_ANNOTATION
 
@@ -146,52 +147,12 @@ class ClusterSource:
         return self._service(doc)
 
 
-class TtlCache:
-    """Results (None included) kept `ttl` seconds; one lookup in flight per key."""
-
-    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl, self._clock = ttl, clock
-        self._entries: dict[Any, tuple[Any, float]] = {}
-        self._pending: dict[Any, asyncio.Future[Any]] = {}
-
-    def peek(self, key: Any) -> tuple[bool, Any]:
-        entry = self._entries.get(key)
-        if entry is not None and entry[1] > self._clock():
-            return True, entry[0]
-        return False, None
-
-    async def get(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
-        hit, value = self.peek(key)
-        if hit:
-            return value
-        pending = self._pending.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
-        try:
-            value = await load()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters may be none
-            raise
-        finally:
-            self._pending.pop(key, None)
-        self._entries[key] = (value, self._clock() + self.ttl)
-        future.set_result(value)
-        return value
-
-    def stale(self, key: Any) -> Any:
-        """The last value even if expired (for when the source is down)."""
-        entry = self._entries.get(key)
-        return entry[0] if entry else None
-
-
 class Registry:
-    def __init__(self, source: Source, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, source: Source, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic,
+                 size: int = 10_000) -> None:
         self.source = source
-        self._names = TtlCache(ttl, clock)
-        self._accounts = TtlCache(ttl, clock)
+        self._names = TtlCache(ttl, clock, size)
+        self._accounts = TtlCache(ttl, clock, size)
 
     async def lookup(self, name: str) -> Service | None:
         hit, value = self._names.peek(name)  # the hot path: no coroutine switch

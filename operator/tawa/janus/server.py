@@ -44,12 +44,13 @@ def build(settings: JanusSettings, worker: int = 0) -> tuple[Janus, Spool]:
 
         api = api_client(settings.kubeconfig)
     source: Source = FileSource(settings.registry) if settings.registry else ClusterSource(api, settings.env)
-    registry = Registry(source, settings.registry_ttl)
+    registry = Registry(source, settings.registry_ttl, size=settings.cache_size)
     reviewer = KubeTokenReviewer(api) if settings.uses_token_review and api is not None else None
     if not (settings.jwt_secret or settings.jwks_url or reviewer):
         log.warning("no TAWA_JANUS_JWT_SECRET, TAWA_JANUS_JWKS_URL or TokenReview: only public routes can be called")
     identity = Identity(audience=settings.jwt_audience, secret=settings.jwt_secret, jwks_url=settings.jwks_url,
-                        reviewer=reviewer, components=registry.component)
+                        reviewer=reviewer, components=registry.component, cache_size=settings.cache_size,
+                        max_lifetime=settings.jwt_max_lifetime, issuer=settings.jwt_issuer)
     metrics = Metrics()
     wallet = AsyncWalletClient(settings.wallet_url, settings.wallet_token or "", timeout=settings.wallet_timeout,
                                transport=AiohttpTransport(timeout=settings.wallet_timeout))
@@ -57,7 +58,8 @@ def build(settings: JanusSettings, worker: int = 0) -> tuple[Janus, Spool]:
     meter = Meter(wallet, spool, metrics, hold_ttl=settings.hold_ttl, chunk=settings.hold_chunk,
                   chunk_max=settings.hold_chunk_max, margin=settings.hold_margin,
                   settle_interval=settings.settle_interval, settle_batch=settings.settle_batch,
-                  grants_ttl=settings.grants_ttl, fail_open_cap=settings.fail_open_cap // settings.workers,
+                  grants_ttl=settings.grants_ttl, cache_size=settings.cache_size,
+                  fail_open_cap=settings.fail_open_cap // settings.workers,
                   wallet_retry=settings.wallet_retry, hold_idle=settings.hold_idle,
                   journal=Journal(journal_path(settings.data_dir, worker)), recover=orphan_journals(settings, worker))
     janus = Janus(registry=registry, identity=identity, meter=meter, metrics=metrics,

@@ -41,12 +41,18 @@ class JanusSettings(BaseSettings):
     env: str | None = Field(None, validation_alias=AliasChoices("TAWA_JANUS_ENV", "TAWA_ENV", "env"),
                             description="environment name: prefer namespace {service}-{env}")
     registry_ttl: float = Field(60.0, ge=0, description="seconds a lookup (found or not) is cached")
+    # Keys of Janus's caches come from requests: each cache keeps at most this many entries.
+    cache_size: int = Field(10_000, ge=1, description="entries per cache (lookups, grants, verified tokens)")
     platform_prices: Path | None = None
 
     # Caller identity.
     jwt_secret: str | None = Field(None, repr=False)
     jwks_url: str | None = None
     jwt_audience: str = "janus"
+    jwt_issuer: str | None = Field(None, description="when set, a service JWT's iss must be this")
+    jwt_max_lifetime: float = Field(
+        86_400.0, gt=0, description="seconds a service JWT may live (exp - iat, or exp - now)"
+    )
     token_review: bool | None = Field(
         None, description="check Kubernetes service-account tokens (default: on with a cluster registry)"
     )

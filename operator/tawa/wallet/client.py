@@ -14,7 +14,14 @@ Errors are typed, all subclasses of `WalletError` (`.status`, `.body`, `.code`):
   after the client's own short retries ran out)
 - `InvalidRequest` (400/422 bad input), `WalletAuthError` (401/403)
 - `WalletUnavailable` (connection refused, timeouts, 5xx): the operator fails
-  closed on it, Janus fails open.
+  closed on it, Janus fails open. Only a real outage is this.
+- `BadWalletAnswer` (a 2xx the client cannot read, or a status it does not
+  know): an error, never an outage — nobody fails open on it.
+
+Every method takes an org (`acme`), never a wallet id: the client builds the
+wallet id with `tawa.names.wallet_id`, which refuses anything that is not an
+org slug (`tawa.names.InvalidName`), and quotes every path segment, so no
+input can choose another path or query than the one the method names.
 
 Batch calls (`hold_batch`, `settle_batch`) never raise for an item: each
 `BatchResult` carries its own status, body, parsed value or typed error.
@@ -29,10 +36,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import httpx
 import orjson
 
+from tawa.names import Grant, wallet_id
 from tawa.wallet.settings import client_token, client_url
 
 T = TypeVar("T")
@@ -44,9 +53,13 @@ IN_FLIGHT_RETRIES = 100
 IN_FLIGHT_DELAY = 0.05
 
 
-def wallet_id(org_or_id: str) -> str:
-    """`acme` → `wallet-acme`; a wallet id is returned unchanged."""
-    return org_or_id if org_or_id.startswith("wallet-") else f"wallet-{org_or_id}"
+def _wallet_path(org: str, *rest: str) -> str:
+    """`/v1/wallets/wallet-{org}/...`: the org validated, every segment quoted."""
+    return "/".join(("/v1/wallets", quote(wallet_id(org), safe=""), *(quote(r, safe="") for r in rest)))
+
+
+def _hold_path(hold: str, action: str) -> str:
+    return f"/v1/holds/{quote(hold, safe='')}/{action}"
 
 
 # --------------------------------------------------------------------------- errors
@@ -105,6 +118,10 @@ class WalletUnavailable(WalletError):
     pass
 
 
+class BadWalletAnswer(WalletError):
+    """The wallet answered, but not in a way this client understands: an error, not an outage."""
+
+
 def error_for(status: int, body: Mapping[str, Any] | None) -> WalletError:
     """The typed exception for a non-2xx answer."""
     code = str((body or {}).get("error", ""))
@@ -123,9 +140,9 @@ def error_for(status: int, body: Mapping[str, Any] | None) -> WalletError:
         return by_code[code](status, body)
     if status in (401, 403):
         return WalletAuthError(status, body)
-    if status in (400, 404, 413, 422):
+    if 400 <= status < 500:
         return InvalidRequest(status, body)
-    return WalletError(status, body)
+    return BadWalletAnswer(status, body)
 
 
 # --------------------------------------------------------------------------- results
@@ -239,11 +256,11 @@ class ReserveCheck:
 @dataclass(frozen=True)
 class BillGrants:
     wallet: str
-    services: list[str]
+    grants: tuple[Grant, ...]
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> BillGrants:
-        return cls(d["wallet"], list(d["services"]))
+        return cls(d["wallet"], tuple(Grant(g["org"], g["service"]) for g in d["grants"]))
 
 
 @dataclass(frozen=True)
@@ -282,21 +299,21 @@ class Settlement:
 
 @dataclass(frozen=True)
 class HoldRequest:
-    """One item of `hold_batch`."""
+    """One item of `hold_batch`: hold `tokens` of `org`'s wallet."""
 
-    wallet: str
+    org: str
     tokens: int
     ttl_seconds: int = 300
     key: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def json(self) -> dict[str, Any]:
-        return {"key": self.key, "wallet": wallet_id(self.wallet), "tokens": self.tokens,
+        return {"key": self.key, "wallet": wallet_id(self.org), "tokens": self.tokens,
                 "ttlSeconds": self.ttl_seconds}
 
 
 @dataclass(frozen=True)
 class SettleRequest:
-    """One item of `settle_batch`."""
+    """One item of `settle_batch`: `provider` is the org credited."""
 
     hold: str
     provider: str
@@ -459,42 +476,42 @@ class _Calls:
         return _post("/v1/wallets", Wallet.parse, {"org": org}, key)
 
     @staticmethod
-    def get_wallet(wallet: str) -> _Call[Wallet]:
-        return _Call("GET", f"/v1/wallets/{wallet_id(wallet)}", Wallet.parse)
+    def get_wallet(org: str) -> _Call[Wallet]:
+        return _Call("GET", _wallet_path(org), Wallet.parse)
 
     @staticmethod
-    def ledger(wallet: str, limit: int, cursor: str | None, from_: Any, to: Any) -> _Call[LedgerPage]:
+    def ledger(org: str, limit: int, cursor: str | None, from_: Any, to: Any) -> _Call[LedgerPage]:
         params = _clean({"limit": limit, "cursor": cursor, "from": _day(from_), "to": _day(to)})
-        return _Call("GET", f"/v1/wallets/{wallet_id(wallet)}/ledger", LedgerPage.parse, params=params)
+        return _Call("GET", _wallet_path(org, "ledger"), LedgerPage.parse, params=params)
 
     @staticmethod
-    def purchase(wallet: str, tokens: int, key: str | None) -> _Call[Charge]:
-        return _post(f"/v1/wallets/{wallet_id(wallet)}/purchases", Charge.parse, {"tokens": tokens}, key)
+    def purchase(org: str, tokens: int, key: str | None) -> _Call[Charge]:
+        return _post(_wallet_path(org, "purchases"), Charge.parse, {"tokens": tokens}, key)
 
     @staticmethod
-    def check_reserve(wallet: str, tier: str, replicas: int, key: str | None) -> _Call[ReserveCheck]:
+    def check_reserve(org: str, tier: str, replicas: int, key: str | None) -> _Call[ReserveCheck]:
         body = {"tier": tier, "replicas": replicas}
-        return _post(f"/v1/wallets/{wallet_id(wallet)}/check-reserve", ReserveCheck.parse, body, key)
+        return _post(_wallet_path(org, "check-reserve"), ReserveCheck.parse, body, key)
 
     @staticmethod
-    def hosting_charge(wallet: str, component: str, hour: str | datetime, tokens: int, tier: str | None,
+    def hosting_charge(org: str, component: str, hour: str | datetime, tokens: int, tier: str | None,
                        pods: int | None, service: str | None, key: str | None) -> _Call[Charge]:
         body = _clean({"component": component, "hour": _hour(hour), "tokens": tokens, "tier": tier, "pods": pods,
                        "service": service})
-        return _post(f"/v1/wallets/{wallet_id(wallet)}/hosting-charges", Charge.parse, body, key)
+        return _post(_wallet_path(org, "hosting-charges"), Charge.parse, body, key)
 
     @staticmethod
-    def get_bill_grants(wallet: str) -> _Call[BillGrants]:
-        return _Call("GET", f"/v1/wallets/{wallet_id(wallet)}/bill-grants", BillGrants.parse)
+    def get_bill_grants(org: str) -> _Call[BillGrants]:
+        return _Call("GET", _wallet_path(org, "bill-grants"), BillGrants.parse)
 
     @staticmethod
-    def put_bill_grants(wallet: str, services: Sequence[str]) -> _Call[BillGrants]:
-        return _Call("PUT", f"/v1/wallets/{wallet_id(wallet)}/bill-grants", BillGrants.parse,
-                     json={"services": list(services)}, mutating=True)
+    def put_bill_grants(org: str, grants: Sequence[Grant]) -> _Call[BillGrants]:
+        return _Call("PUT", _wallet_path(org, "bill-grants"), BillGrants.parse,
+                     json={"grants": [g.json() for g in grants]}, mutating=True)
 
     @staticmethod
-    def hold(wallet: str, tokens: int, ttl_seconds: int, key: str | None) -> _Call[Hold]:
-        body = {"wallet": wallet_id(wallet), "tokens": tokens, "ttlSeconds": ttl_seconds}
+    def hold(org: str, tokens: int, ttl_seconds: int, key: str | None) -> _Call[Hold]:
+        body = {"wallet": wallet_id(org), "tokens": tokens, "ttlSeconds": ttl_seconds}
         return _post("/v1/holds", Hold.parse, body, key)
 
     @staticmethod
@@ -502,11 +519,11 @@ class _Calls:
                key: str | None) -> _Call[Settlement]:
         body = {"provider": wallet_id(provider), "tokens": tokens, "service": service, "route": route,
                 "method": method, "requestId": request_id}
-        return _post(f"/v1/holds/{hold}/settle", Settlement.parse, body, key)
+        return _post(_hold_path(hold, "settle"), Settlement.parse, body, key)
 
     @staticmethod
     def release(hold: str, key: str | None) -> _Call[Hold]:
-        return _post(f"/v1/holds/{hold}/release", Hold.parse, {}, key)
+        return _post(_hold_path(hold, "release"), Hold.parse, {}, key)
 
     @staticmethod
     def hold_batch(items: Sequence[HoldRequest], key: str | None) -> _Call[list[BatchResult[Hold]]]:
@@ -578,7 +595,7 @@ def _result(call: _Call[T], response: httpx.Response) -> T:
     try:
         value = call.parse(orjson.loads(response.content))
     except (ValueError, KeyError, TypeError) as exc:
-        raise WalletUnavailable(response.status_code, message=f"wallet sent an unreadable answer: {exc}") from exc
+        raise BadWalletAnswer(response.status_code, message=f"wallet sent an unreadable answer: {exc!r}") from exc
     if isinstance(value, Charge) and response.headers.get("Idempotent-Replayed") == "true":
         return replace(value, replayed=True)
     return value
@@ -624,33 +641,33 @@ class WalletClient:
     def create_wallet(self, org: str, *, idempotency_key: str | None = None) -> Wallet:
         return self._run(_Calls.create_wallet(org, idempotency_key))
 
-    def get_wallet(self, wallet: str) -> Wallet:
-        return self._run(_Calls.get_wallet(wallet))
+    def get_wallet(self, org: str) -> Wallet:
+        return self._run(_Calls.get_wallet(org))
 
-    def ledger(self, wallet: str, *, limit: int = 50, cursor: str | None = None, from_: str | datetime | None = None,
+    def ledger(self, org: str, *, limit: int = 50, cursor: str | None = None, from_: str | datetime | None = None,
                to: str | datetime | None = None) -> LedgerPage:
-        return self._run(_Calls.ledger(wallet, limit, cursor, from_, to))
+        return self._run(_Calls.ledger(org, limit, cursor, from_, to))
 
-    def purchase(self, wallet: str, tokens: int, *, idempotency_key: str | None = None) -> Charge:
-        return self._run(_Calls.purchase(wallet, tokens, idempotency_key))
+    def purchase(self, org: str, tokens: int, *, idempotency_key: str | None = None) -> Charge:
+        return self._run(_Calls.purchase(org, tokens, idempotency_key))
 
-    def check_reserve(self, wallet: str, tier: str, replicas: int = 1, *,
+    def check_reserve(self, org: str, tier: str, replicas: int = 1, *,
                       idempotency_key: str | None = None) -> ReserveCheck:
-        return self._run(_Calls.check_reserve(wallet, tier, replicas, idempotency_key))
+        return self._run(_Calls.check_reserve(org, tier, replicas, idempotency_key))
 
-    def hosting_charge(self, wallet: str, component: str, hour: str | datetime, tokens: int, *,
+    def hosting_charge(self, org: str, component: str, hour: str | datetime, tokens: int, *,
                        tier: str | None = None, pods: int | None = None, service: str | None = None,
                        idempotency_key: str | None = None) -> Charge:
-        return self._run(_Calls.hosting_charge(wallet, component, hour, tokens, tier, pods, service, idempotency_key))
+        return self._run(_Calls.hosting_charge(org, component, hour, tokens, tier, pods, service, idempotency_key))
 
-    def get_bill_grants(self, wallet: str) -> BillGrants:
-        return self._run(_Calls.get_bill_grants(wallet))
+    def get_bill_grants(self, org: str) -> BillGrants:
+        return self._run(_Calls.get_bill_grants(org))
 
-    def put_bill_grants(self, wallet: str, services: Sequence[str]) -> BillGrants:
-        return self._run(_Calls.put_bill_grants(wallet, services))
+    def put_bill_grants(self, org: str, grants: Sequence[Grant]) -> BillGrants:
+        return self._run(_Calls.put_bill_grants(org, grants))
 
-    def hold(self, wallet: str, tokens: int, ttl_seconds: int = 300, *, idempotency_key: str | None = None) -> Hold:
-        return self._run(_Calls.hold(wallet, tokens, ttl_seconds, idempotency_key))
+    def hold(self, org: str, tokens: int, ttl_seconds: int = 300, *, idempotency_key: str | None = None) -> Hold:
+        return self._run(_Calls.hold(org, tokens, ttl_seconds, idempotency_key))
 
     def settle(self, hold: str, provider: str, tokens: int, *, service: str, route: str, method: str,
                request_id: str, idempotency_key: str | None = None) -> Settlement:
@@ -729,35 +746,35 @@ class AsyncWalletClient:
     async def create_wallet(self, org: str, *, idempotency_key: str | None = None) -> Wallet:
         return await self._run(_Calls.create_wallet(org, idempotency_key))
 
-    async def get_wallet(self, wallet: str) -> Wallet:
-        return await self._run(_Calls.get_wallet(wallet))
+    async def get_wallet(self, org: str) -> Wallet:
+        return await self._run(_Calls.get_wallet(org))
 
-    async def ledger(self, wallet: str, *, limit: int = 50, cursor: str | None = None,
+    async def ledger(self, org: str, *, limit: int = 50, cursor: str | None = None,
                      from_: str | datetime | None = None, to: str | datetime | None = None) -> LedgerPage:
-        return await self._run(_Calls.ledger(wallet, limit, cursor, from_, to))
+        return await self._run(_Calls.ledger(org, limit, cursor, from_, to))
 
-    async def purchase(self, wallet: str, tokens: int, *, idempotency_key: str | None = None) -> Charge:
-        return await self._run(_Calls.purchase(wallet, tokens, idempotency_key))
+    async def purchase(self, org: str, tokens: int, *, idempotency_key: str | None = None) -> Charge:
+        return await self._run(_Calls.purchase(org, tokens, idempotency_key))
 
-    async def check_reserve(self, wallet: str, tier: str, replicas: int = 1, *,
+    async def check_reserve(self, org: str, tier: str, replicas: int = 1, *,
                             idempotency_key: str | None = None) -> ReserveCheck:
-        return await self._run(_Calls.check_reserve(wallet, tier, replicas, idempotency_key))
+        return await self._run(_Calls.check_reserve(org, tier, replicas, idempotency_key))
 
-    async def hosting_charge(self, wallet: str, component: str, hour: str | datetime, tokens: int, *,
+    async def hosting_charge(self, org: str, component: str, hour: str | datetime, tokens: int, *,
                              tier: str | None = None, pods: int | None = None, service: str | None = None,
                              idempotency_key: str | None = None) -> Charge:
-        call = _Calls.hosting_charge(wallet, component, hour, tokens, tier, pods, service, idempotency_key)
+        call = _Calls.hosting_charge(org, component, hour, tokens, tier, pods, service, idempotency_key)
         return await self._run(call)
 
-    async def get_bill_grants(self, wallet: str) -> BillGrants:
-        return await self._run(_Calls.get_bill_grants(wallet))
+    async def get_bill_grants(self, org: str) -> BillGrants:
+        return await self._run(_Calls.get_bill_grants(org))
 
-    async def put_bill_grants(self, wallet: str, services: Sequence[str]) -> BillGrants:
-        return await self._run(_Calls.put_bill_grants(wallet, services))
+    async def put_bill_grants(self, org: str, grants: Sequence[Grant]) -> BillGrants:
+        return await self._run(_Calls.put_bill_grants(org, grants))
 
-    async def hold(self, wallet: str, tokens: int, ttl_seconds: int = 300, *,
+    async def hold(self, org: str, tokens: int, ttl_seconds: int = 300, *,
                    idempotency_key: str | None = None) -> Hold:
-        return await self._run(_Calls.hold(wallet, tokens, ttl_seconds, idempotency_key))
+        return await self._run(_Calls.hold(org, tokens, ttl_seconds, idempotency_key))
 
     async def settle(self, hold: str, provider: str, tokens: int, *, service: str, route: str, method: str,
                      request_id: str, idempotency_key: str | None = None) -> Settlement:
@@ -804,9 +821,9 @@ class AsyncWalletClient:
 
 
 __all__ = [
-    "AsyncWalletClient", "Available", "Balances", "BatchResult", "BillGrants", "Charge", "Entry", "GasEvent",
-    "GasEventsPage", "GasStats", "GasStatsGroup", "Hold", "HoldClosed", "HoldNotFound", "HoldRequest",
-    "IdempotencyConflict", "InsufficientGas", "Integrity", "InvalidRequest", "LedgerPage", "ReserveCheck",
-    "SettleRequest", "Settlement", "Transaction", "Wallet", "WalletAuthError", "WalletClient", "WalletError",
-    "WalletNotFound", "WalletUnavailable", "error_for", "wallet_id",
+    "AsyncWalletClient", "Available", "BadWalletAnswer", "Balances", "BatchResult", "BillGrants", "Charge",
+    "Entry", "GasEvent", "GasEventsPage", "GasStats", "GasStatsGroup", "Grant", "Hold", "HoldClosed",
+    "HoldNotFound", "HoldRequest", "IdempotencyConflict", "InsufficientGas", "Integrity", "InvalidRequest",
+    "LedgerPage", "ReserveCheck", "SettleRequest", "Settlement", "Transaction", "Wallet", "WalletAuthError",
+    "WalletClient", "WalletError", "WalletNotFound", "WalletUnavailable", "error_for", "wallet_id",
 ]

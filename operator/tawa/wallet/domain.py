@@ -20,7 +20,6 @@ Decisions (see also README in this package's docstring of `store`):
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -28,6 +27,7 @@ from datetime import UTC
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from tawa import names
 from tawa.gas.tiers import TIERS, UnknownTier, get_tier
 
 INTRO_GRANT = 50_000
@@ -43,7 +43,6 @@ PLATFORM_PURCHASES = "platform:purchases"
 PLATFORM_HOSTING = "platform:hosting-revenue"
 PLATFORM_ACCOUNTS = (PLATFORM_INTRO, PLATFORM_PURCHASES, PLATFORM_HOSTING)
 
-ORG_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MICROS = 1_000_000
 
 
@@ -68,7 +67,7 @@ def account_id(wallet: str, token_type: str) -> str:
 
 
 def wallet_id_for(org: str) -> str:
-    return f"wallet-{org}"
+    return names.wallet_id(org)
 
 
 # --------------------------------------------------------------------------- refusals
@@ -108,11 +107,11 @@ def check_amount(value: object, name: str = "tokens", maximum: int = MAX_TOKENS,
     return value
 
 
-def check_org(org: object) -> str:
-    if not isinstance(org, str) or not ORG_RE.match(org):
-        raise Refusal(422, "INVALID_ORG", f"org must be a DNS label (lower-case letters, digits and '-', "
-                      f"at most 63 characters); got {org!r}", "org")
-    return org
+def check_org(org: object, field: str = "org") -> str:
+    try:
+        return names.org_slug(org, field)
+    except names.InvalidName as exc:
+        raise Refusal(422, "INVALID_ORG", str(exc), field) from None
 
 
 def check_text(value: object, name: str, max_len: int = 512, required: bool = True) -> str | None:
