@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tawa.names import wallet_id
 from tests.fixtures.wallet import WalletServer
 
 
@@ -75,7 +76,7 @@ def wallet(server: WalletServer, purchased: int = 0) -> str:
     server.client.create_wallet(org)
     if purchased:
         server.client.purchase(org, purchased)
-    return f"wallet-{org}"
+    return org
 
 
 Case = Callable[[WalletServer], tuple[str, Any, Callable[[], Any], Any]]
@@ -89,24 +90,24 @@ def create_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
 
 def purchase_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
     wid = wallet(s)
-    return f"/v1/wallets/{wid}/purchases", {"tokens": 777}, lambda: s.client.get_wallet(wid).balances.purchased, 777
+    return f"/v1/wallets/{wallet_id(wid)}/purchases", {"tokens": 777}, lambda: s.client.get_wallet(wid).balances.purchased, 777
 
 
 def hosting_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
     wid = wallet(s)
     body = {"component": "docman", "hour": "2026-01-01T05:00:00Z", "tokens": 10, "tier": "small", "pods": 1}
-    return f"/v1/wallets/{wid}/hosting-charges", body, lambda: s.client.get_wallet(wid).total, 49_990
+    return f"/v1/wallets/{wallet_id(wid)}/hosting-charges", body, lambda: s.client.get_wallet(wid).total, 49_990
 
 
 def hold_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
     wid = wallet(s, 100)
-    return "/v1/holds", {"wallet": wid, "tokens": 40, "ttlSeconds": 60}, lambda: s.client.get_wallet(wid).held, 40
+    return "/v1/holds", {"wallet": wallet_id(wid), "tokens": 40, "ttlSeconds": 60}, lambda: s.client.get_wallet(wid).held, 40
 
 
 def settle_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
     wid, provider = wallet(s, 100), wallet(s)
     hold = s.client.hold(wid, 50)
-    body = {"provider": provider, "tokens": 7, "service": "s", "route": "/r", "method": "GET", "requestId": "q"}
+    body = {"provider": wallet_id(provider), "tokens": 7, "service": "s", "route": "/r", "method": "GET", "requestId": "q"}
     return (f"/v1/holds/{hold.id}/settle", body,
             lambda: (s.client.get_wallet(wid).balances.purchased, s.client.get_wallet(provider).balances.earned),
             (93, 7))
@@ -122,7 +123,7 @@ def release_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
 def settle_batch_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
     wid, provider = wallet(s, 100), wallet(s)
     hold = s.client.hold(wid, 50)
-    items = [{"key": f"{hold.id}-{i}", "hold": hold.id, "provider": provider, "tokens": 2, "service": "s",
+    items = [{"key": f"{hold.id}-{i}", "hold": hold.id, "provider": wallet_id(provider), "tokens": 2, "service": "s",
               "route": "/r", "method": "GET", "requestId": f"q{i}"} for i in range(5)]
     return "/v1/settlements/batch", {"items": items}, lambda: s.client.get_wallet(provider).balances.earned, 10
 
