@@ -89,8 +89,9 @@ def create_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
 
 
 def purchase_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
-    wid = wallet(s)
-    return f"/v1/wallets/{wallet_id(wid)}/purchases", {"tokens": 777}, lambda: s.client.get_wallet(wid).balances.purchased, 777
+    org = wallet(s)
+    purchased = lambda: s.client.get_wallet(org).balances.purchased  # noqa: E731
+    return f"/v1/wallets/{wallet_id(org)}/purchases", {"tokens": 777}, purchased, 777
 
 
 def hosting_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
@@ -100,14 +101,16 @@ def hosting_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
 
 
 def hold_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
-    wid = wallet(s, 100)
-    return "/v1/holds", {"wallet": wallet_id(wid), "tokens": 40, "ttlSeconds": 60}, lambda: s.client.get_wallet(wid).held, 40
+    org = wallet(s, 100)
+    held = lambda: s.client.get_wallet(org).held  # noqa: E731
+    return "/v1/holds", {"wallet": wallet_id(org), "tokens": 40, "ttlSeconds": 60}, held, 40
 
 
 def settle_case(s: WalletServer) -> tuple[str, Any, Callable[[], Any], Any]:
     wid, provider = wallet(s, 100), wallet(s)
     hold = s.client.hold(wid, 50)
-    body = {"provider": wallet_id(provider), "tokens": 7, "service": "s", "route": "/r", "method": "GET", "requestId": "q"}
+    body = {"provider": wallet_id(provider), "tokens": 7, "service": "s", "route": "/r", "method": "GET",
+            "requestId": "q"}
     return (f"/v1/holds/{hold.id}/settle", body,
             lambda: (s.client.get_wallet(wid).balances.purchased, s.client.get_wallet(provider).balances.earned),
             (93, 7))

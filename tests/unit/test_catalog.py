@@ -93,6 +93,14 @@ def test_owner_and_dependency_services_must_be_dns_labels() -> None:
     assert "DNS label" in found["spec.internalDependencies[0].service"]
 
 
+def test_an_owner_is_never_a_wallet_id() -> None:
+    """`owner: wallet-victim` would have been charged to org victim's wallet (money-path finding 3)."""
+    found = problems(catalog({"owner": "wallet-victim"}))
+    assert "never starts with 'wallet-'" in found["spec.owner"]
+    with pytest.raises(CatalogError):
+        check_component("x", {}, {"owner": "wallet-victim"})
+
+
 def test_duplicate_service_with_different_transports_names_both_entries() -> None:
     found = problems(catalog({"internalDependencies": [{"service": "docman"}],
                               "dependencies": [{"service": "docman", "transport": "janus"}]}))

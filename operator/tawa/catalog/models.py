@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from pydantic.alias_generators import to_camel
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+from tawa.names import DNS_LABEL, WALLET_PREFIX
+
 # A Component's name becomes its Service's, which must start with a letter (RFC 1035).
 SERVICE_NAME = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -84,6 +85,15 @@ class ComponentSpec(_Model):
     provides_apis: list[str] = Field(default_factory=list)
     consumes_apis: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_is_an_org(cls, value: str) -> str:
+        # Not in the schema's pattern: the API server's regexps have no look-ahead.
+        if value.startswith(WALLET_PREFIX):
+            raise ValueError(f"must be an org slug, which never starts with {WALLET_PREFIX!r} (that prefix "
+                             "marks wallet ids); name the org itself")
+        return value
 
     def all_dependencies(self) -> list[tuple[str, int, Dependency]]:
         """Every dependency entry with the list and index it came from."""
