@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tawa.catalog.models import DNS_LABEL, ENV_NAME, ROUTE_PATH, SERVICE_NAME, CatalogInfo
+from tawa.catalog.models import ENV_NAME, ROUTE_PATH, SERVICE_NAME, CatalogInfo
+from tawa.names import DNS_LABEL
 
 PATTERN_HELP = {
     DNS_LABEL: "must be a DNS label: lowercase letters, digits and '-', at most 63 "
