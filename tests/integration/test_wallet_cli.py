@@ -91,3 +91,27 @@ def test_unknown_wallet_and_unreachable_wallet_exit_1(server: WalletServer, org:
     r = tawa(server, "balance", org, url="http://127.0.0.1:1")
     assert r.returncode == 1 and "error:" in r.stderr
     assert tawa(server, "balance", org, "--wallet-url", server.url, url="http://127.0.0.1:1").returncode == 0
+
+
+def test_grants_add_list_and_remove(server: WalletServer, org: str) -> None:
+    r = tawa(server, "grants", org)
+    assert r.returncode == 0 and "no grants" in r.stdout, r.stderr
+    r = tawa(server, "grants", org, "--add", "acme/quoting", "--add", "bigco/rater", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"wallet": f"wallet-{org}", "grants": [{"org": "acme", "service": "quoting"},
+                                                                         {"org": "bigco", "service": "rater"}]}
+    r = tawa(server, "grants", org, "--remove", "acme/quoting")
+    assert r.returncode == 0 and "bigco" in r.stdout and "rater" in r.stdout and "acme" not in r.stdout
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("grants", "{org}", "--add", "quoting"), "ORG/SERVICE"),
+    (("grants", "{org}", "--add", "wallet-acme/quoting"), "ORG/SERVICE"),
+    (("balance", "wallet-{org}"), "is a wallet id; name the org instead: {org}"),
+    (("balance", "Acme Co"), "ORG must be an org slug"),
+])
+def test_names_that_are_not_canonical_are_bad_input(server: WalletServer, org: str, args: tuple[str, ...],
+                                                    says: str) -> None:
+    r = tawa(server, *(a.format(org=org) for a in args))
+    assert r.returncode == 2 and says.format(org=org) in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
