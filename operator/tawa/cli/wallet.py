@@ -90,11 +90,16 @@ group.add_command(serve)
 
 
 def _org(org: str | None) -> str:
-    from tawa import names
-
     org = org or os.environ.get("TAWA_ORG")
     if not org:
         fail("name the org (tawa wallet balance ORG), or set TAWA_ORG", EXIT_BAD_INPUT)
+    return checked_org(org)
+
+
+def checked_org(org: str) -> str:
+    """An org slug, or one line saying what ORG must be (exit 2)."""
+    from tawa import names
+
     if names.is_wallet_id(org):
         fail(f"ORG: {org!r} is a wallet id; name the org instead: {names.org_of_wallet(org)}", EXIT_BAD_INPUT)
     try:
