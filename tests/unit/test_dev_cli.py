@@ -122,3 +122,14 @@ def test_down_stops_the_stack_and_deletes_cluster_and_wallet_together(
     purged = tawa(stack_dir, "down", "--purge")
     assert purged.returncode == 0 and not root.exists()
     assert purged.stdout.splitlines()[0] == "nothing was running"
+
+
+def test_demo_with_a_bad_example_is_one_line_and_creates_nothing(stack_dir: Path, tmp_path: Path) -> None:
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "broken.yaml").write_text("apiVersion: backstage.io/v1alpha1\nkind: Component\n"
+                                          "metadata: {name: Broken}\nspec: {owner: acme}\n")
+    result = tawa(stack_dir, "demo", "--examples", str(examples))  # the stack's wallet and cluster: unreachable
+    assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: {examples / 'broken.yaml'}: metadata.name: must be a DNS-1035 label")
+    assert result.stderr.endswith(f"check it with `tawa catalog validate {examples / 'broken.yaml'}`\n")

@@ -140,5 +140,7 @@ def demo(examples: Path) -> None:
     state = _running()
     try:
         story.run(state, examples, click.echo)
+    except story.BadExample as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
     except TimeoutError as exc:
         fail(str(exc))

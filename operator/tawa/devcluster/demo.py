@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from kubernetes import client, config
 
+from tawa.catalog.problems import CatalogError
 from tawa.catalog.render import API_GROUP, PLURAL, render_component
 from tawa.catalog.validate import load_catalog
 from tawa.devcluster.stack import StackState
@@ -23,10 +24,17 @@ ORGS = ("insureco", "acme", "raterspot", "startupco")
 CALLER_PURCHASE = 5_000  # API gas is never paid from intro tokens
 
 
+class BadExample(ValueError):
+    """A file of the examples folder that is not a valid catalog-info.yaml."""
+
+
 def _components(examples: Path, state: StackState) -> list[dict[str, Any]]:
     manifests = []
     for path in sorted(examples.glob("*.yaml")):
-        catalog, _ = load_catalog(path.read_text())
+        try:
+            catalog, _ = load_catalog(path.read_text())
+        except (CatalogError, OSError, UnicodeDecodeError) as exc:
+            raise BadExample(f"{path}: {exc}; check it with `tawa catalog validate {path}`") from None
         manifest = render_component(catalog, state.env, f"registry.local/{catalog.metadata.name}:demo")
         # Stand-in upstream: kwok's pods serve nothing, so Janus forwards here instead.
         manifest["metadata"].setdefault("annotations", {})[UPSTREAM_URL_ANNOTATION] = \
@@ -95,13 +103,13 @@ def _unblock_commands(wallets: WalletClient, manifest: dict[str, Any], view: dic
 
 
 def run(state: StackState, examples: Path, say: Callable[[str], None] = print) -> None:
+    manifests = _components(examples, state)  # every file checked before anything is created
     api = config.new_client_from_config(config_file=state.kubeconfig)
     next_steps = ['eval "$(tawa dev env)"', "tawa status --org acme", "kubectl get comp -A"]
     with WalletClient(state.wallet_url, state.wallet_token) as wallets:
         for org in ORGS:
             wallets.create_wallet(org, idempotency_key=f"demo/wallet/{org}")
         wallets.purchase("acme", CALLER_PURCHASE, idempotency_key="demo/purchase/acme")
-        manifests = _components(examples, state)
         for manifest in manifests:
             _apply(api, manifest)
         say(f"Deployed {len(manifests)} Components from {examples}/ (env {state.env}):")
