@@ -103,4 +103,3 @@ def test_unknown_wallet_and_unreachable_wallet_exit_1(server: WalletServer, org:
     r = tawa(server, "balance", org, url="http://127.0.0.1:1")
     assert r.returncode == 1 and "error:" in r.stderr
     assert tawa(server, "balance", org, "--wallet-url", server.url, url="http://127.0.0.1:1").returncode == 0
-
