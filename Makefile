@@ -32,7 +32,7 @@ run: controlplane  ## start the local stack, deploy examples/ and tell the story
 	$(BIN)/tawa dev up --detach
 	$(BIN)/tawa dev demo
 
-stop: install  ## stop everything `make run` started
+stop: install  ## stop everything `make run` started and delete its cluster and wallet together (logs stay)
 	$(BIN)/tawa dev down
 
 lint: install  ## ruff over the code, the tests and the benchmarks (rules in pyproject.toml)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.ports import free_port
+
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).parents[2]
 
@@ -21,33 +23,79 @@ def tawa(data_dir: Path, *args: str, timeout: float = 300, **env_vars: str) -> s
                           cwd=REPO, timeout=timeout)
 
 
+def exports_of(data_dir: Path) -> dict[str, str]:
+    return dict(line.removeprefix("export ").split("=", 1) for line in tawa(data_dir, "dev", "env").stdout.splitlines())
+
+
+def check_first_story(data_dir: Path) -> None:
+    """What `make run` prints on a fresh stack: the same every time, after `make stop` too."""
+    story = tawa(data_dir, "dev", "demo")
+    assert story.returncode == 0, story.stderr
+    lines = story.stdout.splitlines()
+    assert "  ✓ docman-dev/docman (small): running, 1/1 pods ready" in lines
+    assert any(line.startswith("  ✗ analytics-dev/analytics (medium): blocked — deploy blocked: "
+                               "wallet-startupco holds 50,000 tokens") and "370 short" in line for line in lines)
+    assert any("/proxy/docman/documents → 201" in line for line in lines)
+    assert ("  charged 5 tokens (route /documents, gas: 5): acme purchased 5,000 → 4,995; "
+            "insureco earned 0 → 5") in lines
+    assert lines[-1] == ('Next: `eval "$(tawa dev env)"`, then `tawa status --org acme`, `kubectl get comp -A`, '
+                         "`kubectl describe comp -n analytics-dev analytics`, `tawa wallet buy startupco 370`; "
+                         "`make stop` stops the stack and deletes its cluster and wallet together.")
+
+
 def test_dev_up_demo_down(tmp_path: Path) -> None:
     try:
         up = tawa(tmp_path, "dev", "up", "--detach", "--hosting-period", "5")
         assert up.returncode == 0, up.stderr
-        exports = dict(line.removeprefix("export ").split("=", 1) for line in
-                       tawa(tmp_path, "dev", "env").stdout.splitlines())
-        assert set(exports) == {"KUBECONFIG", "TAWA_WALLET_URL", "TAWA_WALLET_TOKEN", "TAWA_JANUS_URL", "TAWA_ENV"}
+        exports = exports_of(tmp_path)
+        assert set(exports) == {"KUBECONFIG", "TAWA_WALLET_URL", "TAWA_WALLET_TOKEN", "TAWA_JANUS_URL",
+                                "TAWA_JANUS_JWT_SECRET", "TAWA_ENV"}
         assert tawa(tmp_path, "dev", "up", "--detach").returncode == 0  # again: safe, same stack
-        assert dict(line.removeprefix("export ").split("=", 1) for line in
-                    tawa(tmp_path, "dev", "env").stdout.splitlines()) == exports
+        assert exports_of(tmp_path) == exports
 
-        story = tawa(tmp_path, "dev", "demo")
-        assert story.returncode == 0, story.stderr
-        lines = story.stdout.splitlines()
-        assert "  ✓ docman-dev/docman (small): running, 1/1 pods ready" in lines
-        assert any(line.startswith("  ✗ analytics-dev/analytics (medium): blocked — deploy blocked: "
-                                   "wallet-startupco holds 50,000 tokens") and "370 short" in line for line in lines)
-        assert any("/proxy/docman/documents → 201" in line for line in lines)
-        assert ("  charged 5 tokens (route /documents, gas: 5): acme purchased 5,000 → 4,995; "
-                "insureco earned 0 → 5") in lines
+        check_first_story(tmp_path)
         again = tawa(tmp_path, "dev", "demo")  # re-running buys nothing twice; one more call is charged
         assert "acme purchased 4,995 → 4,990" in again.stdout, again.stdout + again.stderr
         check_cli_against_the_stack(tmp_path, exports)
+        check_the_readme_laptop_how_to(tmp_path, exports)
     finally:
         down = tawa(tmp_path, "dev", "down")
     assert down.returncode == 0 and "stopped" in down.stdout
     assert tawa(tmp_path, "dev", "env").returncode == 1
+    assert sorted(p.name for p in (tmp_path / "dev").iterdir()) == ["logs"]  # cluster and wallet: both gone
+
+    try:  # `make stop`, then `make run` again: a new cluster and a new wallet, the same story
+        assert tawa(tmp_path, "dev", "up", "--detach", "--hosting-period", "5").returncode == 0
+        check_first_story(tmp_path)
+    finally:
+        assert tawa(tmp_path, "dev", "down").returncode == 0
+
+
+# Stops the how-to's server even when a step fails (set -e), keeping the script's exit status.
+CLEAN_UP_JOBS = "set -e; trap 'status=$?; set +e; kill $(jobs -p) 2>/dev/null; exit $status' EXIT\n"
+
+
+def check_the_readme_laptop_how_to(data_dir: Path, exports: dict[str, str]) -> None:
+    """README's "Call a service through Janus from your laptop", as written (on a free port and a
+    folder of its own), on the stack `make run` started."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("**Call a service through Janus from your laptop**"):]
+    block = section[section.index("```sh\n") + 6:section.index("\n```\n")]
+    port = free_port()
+    script = block.replace("8765", str(port)).replace("/tmp/hello", str(data_dir / "hello"))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TAWA_") and k != "KUBECONFIG"},
+           "TAWA_DATA_DIR": str(data_dir)}
+    result = subprocess.run(["bash", "-c", CLEAN_UP_JOBS + script],
+                            capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "hello-dev/hello is running (1 × nano)" in lines and "200" in lines, result.stdout
+    call = next(line.split() for line in lines if " hello " in line and " api " in line)
+    assert call[-5:] == ["acme", "hello", "GET", "/", "2"]  # ORG SERVICE CALL TOKENS, on one line
+    events = json.loads(tawa(data_dir, "gas", "--org", "acme", "--json", **exports).stdout)
+    assert [(e["service"], e["route"], e["method"], e["tokens"]) for e in events
+            if e["service"] == "hello" and e["kind"] == "api"] == [
+        ("hello", "/", "GET", 2)]
 
 
 def check_cli_against_the_stack(data_dir: Path, exports: dict[str, str]) -> None:

@@ -80,6 +80,18 @@ def test_buy_bad_amount_exits_2_and_buys_nothing(server: WalletServer, org: str,
     assert server.client.get_wallet(org).balances.purchased == 0
 
 
+@pytest.mark.parametrize("amount", ["-5", "-1,000", "-0.5"])
+def test_buy_negative_amount_without_double_dash_gets_the_amount_rule(server: WalletServer, org: str,
+                                                                      amount: str) -> None:
+    r = tawa(server, "buy", org, amount)  # click alone takes -5 for an option: "No such option '-5'"
+    assert r.returncode == 2
+    assert r.stderr == f"error: TOKENS must be a whole number of tokens from 1 to 9,007,199,254,740,992; got " \
+                       f"'{amount}'\n"
+    assert server.client.get_wallet(org).balances.purchased == 0
+    unknown = tawa(server, "buy", org, "10", "--jsn")  # a mistyped flag is still a mistyped flag
+    assert unknown.returncode == 2 and "No such option '--jsn'" in unknown.stderr
+
+
 def test_buy_without_amount_when_not_interactive_exits_2(server: WalletServer, org: str) -> None:
     r = tawa(server, "buy", org)
     assert r.returncode == 2 and "TOKENS is required" in r.stderr

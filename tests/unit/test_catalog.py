@@ -108,6 +108,30 @@ def test_duplicate_service_with_different_transports_names_both_entries() -> Non
     assert "spec.internalDependencies[0]" in message and "janus" in message and "direct" in message
 
 
+def test_duplicate_transports_message_names_the_ports_as_written() -> None:
+    found = problems(catalog({"dependencies": [{"service": "docman"}, {"service": "docman", "transport": "janus"}]}))
+    assert found["spec.dependencies[1]"] == (
+        "'docman' is also listed at spec.dependencies[0] with transport 'direct', no port (the target's); "
+        "this entry says transport 'janus', no port (the target's): keep one")
+    with_port = problems(catalog({"dependencies": [{"service": "docman", "port": 8080},
+                                                   {"service": "docman", "transport": "janus"}]}))
+    assert "transport 'direct', port 8080; this entry says transport 'janus', no port" in with_port[
+        "spec.dependencies[1]"]
+
+
+def test_duplicate_transports_are_reported_beside_other_problems() -> None:
+    spec = {"routes": [{"path": "/x", "gas": -1}], "replicas": -1,
+            "internalDependencies": [{"service": "docman"}, {"service": "Bad_Name"}],
+            "dependencies": [{"service": "docman", "transport": "janus"}]}
+    found = problems(catalog(spec, name="Bad"))
+    assert {"metadata.name", "spec.routes[0].gas", "spec.replicas", "spec.internalDependencies[1].service",
+            "spec.dependencies[0]"} == set(found)
+    assert "also listed at spec.internalDependencies[0] with transport 'direct'" in found["spec.dependencies[0]"]
+    with pytest.raises(CatalogError) as info:  # a Component resource, as the operator checks it
+        check_component("docman", {}, {"owner": "insureco", **spec})
+    assert "spec.dependencies[0]" in {p.field for p in info.value.problems}
+
+
 def test_identical_duplicates_are_accepted() -> None:
     load_catalog(catalog({"internalDependencies": [{"service": "docman", "transport": "janus"}],
                           "dependencies": [{"service": "docman", "transport": "janus"}]}))

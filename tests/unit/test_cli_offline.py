@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
@@ -82,6 +84,42 @@ def test_cluster_options_without_a_cluster_fail_clearly() -> None:
 def test_missing_file_is_bad_input() -> None:
     result = tawa("catalog", "validate", "/nonexistent.yaml")
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("command, fix", [
+    (("gas", "pricing"), "`tawa gas pricing --file PATH`"),
+    (("catalog", "validate"), "`tawa catalog validate PATH`"),
+    (("catalog", "validate", "--json"), "`tawa catalog validate PATH`"),
+    (("catalog", "env"), "`tawa catalog env PATH`"),
+    (("catalog", "render", "--image", "reg/x:1"), "`tawa catalog render PATH`"),
+    (("deploy", "--image", "reg/x:1", "--dry-run"), "`tawa deploy PATH`"),
+])
+def test_no_catalog_info_in_the_folder_is_one_line_naming_the_file_and_the_fix(
+        tmp_path: Path, command: tuple[str, ...], fix: str) -> None:
+    result = tawa(*command, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (f"error: catalog-info.yaml: does not exist in {tmp_path}; run this in the service's "
+                             f"folder or name its catalog-info.yaml: {fix}\n")
+
+
+def test_unreadable_files_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe")
+    (tmp_path / "prices.yaml").write_text(": [\n")
+    cases = {("gas", "pricing", "--file", str(tmp_path)): "is a folder; name the catalog-info.yaml in it",
+             ("gas", "pricing", "--file", "binary.yaml"): "binary.yaml: is not UTF-8 text",
+             ("gas", "pricing", "--file", "nowhere.yaml"): "nowhere.yaml: does not exist; check the path",
+             ("gas", "pricing", "--file", str(EXAMPLES / "docman.yaml"), "--platform-prices", "prices.yaml"):
+                 "--platform-prices prices.yaml: not a platform price table"}
+    for command, message in cases.items():
+        result = tawa(*command, cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert message in result.stderr
+    config_is_a_folder = subprocess.run([sys.executable, "-m", "tawa.cli.main", "catalog", "validate"],
+                                        capture_output=True, text=True, cwd=tmp_path,
+                                        env={"PATH": "/usr/bin:/bin", "TAWA_CONFIG": str(tmp_path)})
+    assert config_is_a_folder.returncode == 2
+    assert config_is_a_folder.stderr == f"error: {tmp_path}: cannot be read (Is a directory); point TAWA_CONFIG " \
+                                        "at a YAML file\n"
 
 
 def test_config_file_fills_in_what_flags_and_environment_leave_open(tmp_path: Path) -> None:

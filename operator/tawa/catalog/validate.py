@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from tawa.catalog.env import env_var_name
-from tawa.catalog.models import SERVICE_NAME, CatalogInfo, ComponentSpec
+from tawa.catalog.models import SERVICE_NAME, CatalogInfo, ComponentSpec, Dependency
 from tawa.catalog.problems import PATTERN_HELP, CatalogError, Problem, problems_from
 from tawa.gas.pricing import PricedRoute
 from tawa.gas.tiers import DEFAULT_TIER, TIER_ANNOTATION, TIERS, PodTier, get_tier
@@ -42,12 +42,20 @@ def tier_problems(annotations: Mapping[str, str]) -> list[Problem]:
     return [Problem(field_name, f"unknown pod tier {name!r}: use one of {', '.join(TIERS)}")]
 
 
-def dependency_problems(spec: ComponentSpec) -> list[Problem]:
+DependencyEntry = tuple[str, int, Dependency]
+
+
+def _described(dep: Dependency) -> str:
+    port = f"port {dep.port}" if dep.port is not None else "no port (the target's)"
+    return f"transport {dep.transport!r}, {port}"
+
+
+def dependency_problems(entries: Iterable[DependencyEntry]) -> list[Problem]:
     """The same service twice with different transports or ports, or two services
     whose variables would collide (``a-b`` and ``a_b`` both give ``A_B_URL``)."""
     problems: list[Problem] = []
-    first_seen: dict[str, tuple[str, Any]] = {}
-    for list_name, index, dep in spec.all_dependencies():
+    first_seen: dict[str, tuple[str, Dependency]] = {}
+    for list_name, index, dep in entries:
         where = f"spec.{list_name}[{index}]"
         var = env_var_name(dep.service)
         if var not in first_seen:
@@ -59,9 +67,23 @@ def dependency_problems(spec: ComponentSpec) -> list[Problem]:
                                     f"({other.service!r}) would both set {var}; rename one"))
         elif (other.transport, other.port) != (dep.transport, dep.port):
             problems.append(Problem(where, f"{dep.service!r} is also listed at {other_where} with "
-                                    f"transport {other.transport!r}, port {other.port}; this entry "
-                                    f"says transport {dep.transport!r}, port {dep.port}: keep one"))
+                                    f"{_described(other)}; this entry says {_described(dep)}: keep one"))
     return problems
+
+
+def _raw_dependencies(spec: Any) -> list[DependencyEntry]:
+    """The dependency entries that are valid on their own, from a spec that is not: so a
+    duplicate is reported beside the spec's other problems (the invalid entries are
+    reported by the model)."""
+    entries: list[DependencyEntry] = []
+    for list_name in ("internalDependencies", "dependencies"):
+        items = spec.get(list_name) if isinstance(spec, Mapping) else None
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            try:
+                entries.append((list_name, index, Dependency.model_validate(item)))
+            except ValidationError:
+                continue
+    return entries
 
 
 def name_problems(name: str) -> list[Problem]:
@@ -79,8 +101,9 @@ def check_component(
     try:
         model = ComponentSpec.model_validate(dict(spec))
     except ValidationError as exc:
-        raise CatalogError(problems + problems_from(exc, ("spec",))) from None
-    problems += dependency_problems(model)
+        raise CatalogError(problems + problems_from(exc, ("spec",)) + dependency_problems(_raw_dependencies(spec))) \
+            from None
+    problems += dependency_problems(model.all_dependencies())
     if problems:
         raise CatalogError(problems)
     return Component(name=name, spec=model, annotations=dict(annotations), namespace=namespace)
@@ -102,7 +125,8 @@ def load_catalog(text: str) -> tuple[CatalogInfo, Component]:
     try:
         catalog = CatalogInfo.model_validate(data)
     except ValidationError as exc:
-        raise CatalogError(_raw_tier_problems(data) + problems_from(exc)) from None
+        raise CatalogError(_raw_tier_problems(data) + problems_from(exc)
+                           + dependency_problems(_raw_dependencies(data.get("spec")))) from None
     meta = catalog.metadata
     component = check_component(meta.name, meta.annotations,
                                 catalog.spec.model_dump(by_alias=True, exclude_none=True), meta.namespace)

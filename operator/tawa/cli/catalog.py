@@ -14,18 +14,50 @@ from tawa.catalog.render import render_component
 from tawa.catalog.validate import Component, load_catalog
 from tawa.cli.output import EXIT_BAD_INPUT, fail, json_option, print_json
 
-file_argument = click.argument(
-    "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default="catalog-info.yaml"
-)
+# Existence is checked when the file is read, so a missing file is one line naming the fix
+# (click's own check prints its usage block), the same for the argument and `--file`.
+DEFAULT_FILE = Path("catalog-info.yaml")
+file_argument = click.argument("file", type=click.Path(path_type=Path), default=DEFAULT_FILE)
 env_option = click.option(
     "--env", "env_name", envvar="TAWA_ENV", default="prod", show_default=True,
     help="Platform environment: sets the {service}-{env} namespace and the Janus URL.",
 )
 
 
-def load_or_exit(file: Path) -> tuple[CatalogInfo, Component]:
+def _command_line() -> str:
+    """`tawa gas pricing`, however the program was started (`python -m …` included)."""
+    ctx, names = click.get_current_context(), []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["tawa", *reversed(names)])
+
+
+def read_or_exit(file: Path, flag: str = "") -> str:
+    """The text of a catalog-info.yaml, or one line naming the file and the fix (exit 2).
+
+    `flag` is how the command takes the file (`--file ` for `tawa gas pricing`)."""
+    name_it = f"`{_command_line()} {flag}PATH`"
     try:
-        return load_catalog(file.read_text())
+        return file.read_text()
+    except FileNotFoundError:
+        if file == DEFAULT_FILE:
+            fail(f"{file}: does not exist in {Path.cwd()}; run this in the service's folder or name its "
+                 f"catalog-info.yaml: {name_it}", EXIT_BAD_INPUT)
+        fail(f"{file}: does not exist; check the path: {name_it}", EXIT_BAD_INPUT)
+    except IsADirectoryError:
+        fail(f"{file}: is a folder; name the catalog-info.yaml in it: {name_it}", EXIT_BAD_INPUT)
+    except OSError as exc:
+        fail(f"{file}: cannot be read ({exc.strerror}); name a readable catalog-info.yaml: {name_it}",
+             EXIT_BAD_INPUT)
+    except UnicodeDecodeError:
+        fail(f"{file}: is not UTF-8 text; a catalog-info.yaml is a YAML document", EXIT_BAD_INPUT)
+
+
+def load_or_exit(file: Path, flag: str = "") -> tuple[CatalogInfo, Component]:
+    text = read_or_exit(file, flag)
+    try:
+        return load_catalog(text)
     except CatalogError as exc:
         for problem in exc.problems:
             click.echo(f"{file}: {problem}", err=True)
@@ -44,7 +76,7 @@ def group() -> None:
 def validate(file: Path, as_json: bool) -> None:
     """List every problem in FILE, one line each, naming the field."""
     try:
-        _, component = load_catalog(file.read_text())
+        _, component = load_catalog(read_or_exit(file))
     except CatalogError as exc:
         if as_json:
             print_json({"valid": False, "problems": [{"field": p.field, "message": p.message} for p in exc.problems]})

@@ -37,6 +37,9 @@ def load_config(path: Path | None = None) -> dict[str, str]:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{path}: cannot be read ({why}); point TAWA_CONFIG at a YAML file") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from tawa.cli.output import EXIT_REFUSED, console, fail, json_option, print_json
+from tawa.cli.output import EXIT_BAD_INPUT, EXIT_REFUSED, console, fail, json_option, print_json
+from tawa.devcluster.token import DEFAULT_LIFETIME, MAX_LIFETIME
+
+if TYPE_CHECKING:
+    from tawa.devcluster.stack import StackState
 
 
 @click.group(name="dev")
@@ -51,27 +57,43 @@ def up(detach: bool, hosting_period: float, suspend_after: float, env_name: str,
 
 
 @group.command()
-@click.option("--purge", is_flag=True, help="Also delete the wallet database and cluster state.")
+@click.option("--purge", is_flag=True, help="Also delete the stack's logs: nothing is left of it.")
 def down(purge: bool) -> None:
-    """Stop everything `tawa dev up` started."""
+    """Stop everything `tawa dev up` started and delete its state: the cluster and the wallet
+    together (so the next `tawa dev up` starts afresh and never charges an hour twice).
+    The logs stay, unless --purge."""
     from tawa.devcluster import stack
 
+    state = stack.load_state()
     stopped = stack.down()
     click.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+    if state is None or state.owns_cluster():
+        click.echo(f"deleted the cluster and the wallet in {stack.state_dir()}")
+    else:
+        click.echo(f"deleted the wallet in {stack.state_dir()}; the cluster of {state.kubeconfig} is not the "
+                   "stack's: its Components stay (delete them with kubectl)")
     if purge:
         shutil.rmtree(stack.state_dir(), ignore_errors=True)
         click.echo(f"deleted {stack.state_dir()}")
 
 
-@group.command(name="env")
-@json_option
-def env_command(as_json: bool) -> None:
-    """Print `export` lines for the running stack: eval "$(tawa dev env)"."""
+def _running() -> StackState:
     from tawa.devcluster import stack
 
     state = stack.running_state()
     if state is None:
         fail("the dev stack is not running; start it with `tawa dev up --detach`")
+    return state
+
+
+@group.command(name="env")
+@json_option
+def env_command(as_json: bool) -> None:
+    """Print `export` lines for the running stack: eval "$(tawa dev env)".
+
+    KUBECONFIG, the wallet's URL and token, Janus's URL, TAWA_JANUS_JWT_SECRET (the
+    HS256 secret the stack's Janus checks service JWTs with) and TAWA_ENV."""
+    state = _running()
     if as_json:
         print_json(state.exports())
         return
@@ -79,6 +101,33 @@ def env_command(as_json: bool) -> None:
         click.echo(f"export {key}={value}")
 
 
+@group.command()
+@click.argument("org")
+@click.argument("service")
+@click.option("--lifetime", type=click.IntRange(1, MAX_LIFETIME), default=DEFAULT_LIFETIME, show_default=True,
+              help=f"Seconds the token is valid; Janus takes at most {MAX_LIFETIME:,} (a day).")
+@json_option
+def token(org: str, service: str, lifetime: int, as_json: bool) -> None:
+    """A service JWT for the stack's Janus: the service SERVICE of org ORG calling.
+
+    Send it as `Authorization: Bearer TOKEN`; ORG pays for the calls (API gas comes from its
+    purchased and earned tokens, never intro). Claims programId=ORG, serviceId=SERVICE,
+    aud=janus, iat and exp; HS256 with the stack's TAWA_JANUS_JWT_SECRET."""
+    from tawa import names
+    from tawa.cli.wallet import checked_org
+    from tawa.devcluster.token import service_claims, service_token
+
+    org = checked_org(org)
+    if not names.is_dns_label(service):
+        fail("SERVICE must be a service name: a DNS label (lower-case letters, digits and '-', "
+             "at most 63 characters)", EXIT_BAD_INPUT)
+    claims = service_claims(org, service, int(time.time()), lifetime)
+    signed = service_token(_running().jwt_secret, claims)
+    if as_json:
+        expires = datetime.fromtimestamp(claims["exp"], UTC).isoformat().replace("+00:00", "Z")
+        print_json({"token": signed, "claims": claims, "expiresAt": expires})
+        return
+    click.echo(signed)
 
 
 @group.command()
@@ -87,12 +136,11 @@ def env_command(as_json: bool) -> None:
 def demo(examples: Path) -> None:
     """Deploy the examples on the running stack and tell what happened."""
     from tawa.devcluster import demo as story
-    from tawa.devcluster import stack
 
-    state = stack.running_state()
-    if state is None:
-        fail("the dev stack is not running; start it with `tawa dev up --detach`")
+    state = _running()
     try:
         story.run(state, examples, click.echo)
+    except story.BadExample as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
     except TimeoutError as exc:
         fail(str(exc))

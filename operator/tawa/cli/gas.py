@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.validate import Component, check_component
 from tawa.cli import gas_events
-from tawa.cli.catalog import load_or_exit
+from tawa.cli.catalog import DEFAULT_FILE, load_or_exit
 from tawa.cli.output import EXIT_BAD_INPUT, fail, json_option, print_json, print_table, tokens
 from tawa.gas.platform import load_platform_table
 from tawa.gas.report import pricing_report
@@ -30,6 +31,15 @@ def group(ctx: click.Context, org: str | None, limit: int, as_json: bool) -> Non
     """Gas pricing and usage. Without a subcommand: recent gas events."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(gas_events.show_recent, org=org, limit=limit, as_json=as_json)
+
+
+def _platform_table(path: Path | None) -> dict[str, Any]:
+    try:
+        return load_platform_table(path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, KeyError, TypeError) as exc:
+        why = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        fail(f"--platform-prices {path}: not a platform price table ({why}); it maps each service to a list of "
+             "routes, each with path and gas", EXIT_BAD_INPUT)
 
 
 def _report(component: Component, platform: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +82,7 @@ def _print_human(report: dict[str, Any]) -> None:
 
 
 @group.command()
-@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--file", "file", type=click.Path(path_type=Path),
               help="A catalog-info.yaml (default: ./catalog-info.yaml).")
 @click.option("--service", help="A service deployed in the cluster.")
 @click.option("--all", "all_services", is_flag=True, help="Every Component in the cluster.")
@@ -83,11 +93,11 @@ def pricing(file: Path | None, service: str | None, all_services: bool,
     """Hosting and per-route API-gas prices for a service."""
     if sum(bool(x) for x in (file, service, all_services)) > 1:
         fail("choose one of --file, --service and --all", EXIT_BAD_INPUT)
-    platform = load_platform_table(platform_prices)
+    platform = _platform_table(platform_prices)
     if service or all_services:
         reports = [_report(c, platform) for c in _cluster_components(service)]
     else:
-        reports = [_report(load_or_exit(file or Path("catalog-info.yaml"))[1], platform)]
+        reports = [_report(load_or_exit(file or DEFAULT_FILE, "--file ")[1], platform)]
     if as_json:
         print_json(reports if all_services else reports[0])
         return

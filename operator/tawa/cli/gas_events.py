@@ -35,9 +35,26 @@ def _show_events(rows: list[dict[str, Any]], as_json: bool, as_csv: bool) -> Non
     elif not rows:
         click.echo("no gas events")
     else:
-        print_table(("TIME (UTC)", "KIND", "ORG", "SERVICE", "ROUTE / HOUR", "METHOD", "TOKENS"),
-                    [(r["time"][:19].replace("T", " ") if r["time"] else "", r["kind"], r["org"], r["service"],
-                      r["route"], r["method"], tokens(r["tokens"])) for r in rows])
+        print_table(("TIME (UTC)", "KIND", "ORG", "SERVICE", "CALL / HOUR", "TOKENS"),
+                    [(_clock(r["time"]), r["kind"], r["org"], r["service"], _call_or_hour(r), tokens(r["tokens"]))
+                     for r in rows])
+
+
+def _clock(iso: str | None, seconds: bool = True) -> str:
+    """`2026-12-06T02:00:05.123+00:00` → `2026-12-06 02:00:05` (UTC, as the wallet records it);
+    without `seconds`, `:00` seconds are dropped (a hosting hour: `2026-12-06 02:00`)."""
+    if not iso:
+        return ""
+    clock = iso[:19].replace("T", " ")
+    return clock if seconds or not clock.endswith(":00") else clock[:16]
+
+
+def _call_or_hour(row: dict[str, Any]) -> str:
+    """`POST /documents` for an API call, the hour it paid for a hosting charge: one column,
+    so a row fits an 80-column terminal."""
+    if row["kind"] == "hosting":
+        return _clock(row["route"], seconds=False)
+    return " ".join(part for part in (row["method"], row["route"]) if part)
 
 
 def _fetch(**query: Any) -> list[dict[str, Any]]:

@@ -26,9 +26,11 @@ def print_json(data: Any) -> None:
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
-    table = Table(title=title, title_justify="left", header_style="bold")
+    """Columns as kubectl prints them: no borders (they cost 3 characters a column on an
+    80-column terminal), and a value too long for its column wraps, never cut to `…`."""
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console().print(table)

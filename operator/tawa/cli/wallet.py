@@ -8,6 +8,7 @@ wallet unreachable), 2 bad input.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from tawa.wallet.settings import DEFAULT_PORT, DEFAULT_URL, MAX_TOKENS, default_
 
 T = TypeVar("T")
 PRESETS = (10_000, 25_000, 50_000, 100_000)
+NEGATIVE_NUMBER = re.compile(r"-\d[\d,_.]*")
 
 
 @click.group(name="wallet")
@@ -88,11 +90,16 @@ group.add_command(serve)
 
 
 def _org(org: str | None) -> str:
-    from tawa import names
-
     org = org or os.environ.get("TAWA_ORG")
     if not org:
         fail("name the org (tawa wallet balance ORG), or set TAWA_ORG", EXIT_BAD_INPUT)
+    return checked_org(org)
+
+
+def checked_org(org: str) -> str:
+    """An org slug, or one line saying what ORG must be (exit 2)."""
+    from tawa import names
+
     if names.is_wallet_id(org):
         fail(f"ORG: {org!r} is a wallet id; name the org instead: {names.org_of_wallet(org)}", EXIT_BAD_INPUT)
     try:
@@ -189,7 +196,22 @@ def _ask_tokens() -> int:
     return parse_tokens(click.prompt("Tokens", type=str))
 
 
-@group.command()
+class _AmountCommand(click.Command):
+    """`tawa wallet buy ORG -5` answers with the amount rule, not click's `No such option: -5`:
+    a negative number looks like a flag to click, but here it can only be a bad amount."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click's parser consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption:
+            number = next((a for a in given if NEGATIVE_NUMBER.fullmatch(a)), None)
+            if number is not None:
+                parse_tokens(number)  # fails, naming the rule
+            raise
+
+
+@group.command(cls=_AmountCommand)
 @click.argument("org", required=False)
 @click.argument("amount", metavar="[TOKENS]", required=False)
 @click.option("--idempotency-key", help="Reuse to retry a purchase safely (default: a new key).")

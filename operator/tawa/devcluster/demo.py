@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 from kubernetes import client, config
 
+from tawa.catalog.problems import CatalogError
 from tawa.catalog.render import API_GROUP, PLURAL, render_component
 from tawa.catalog.validate import load_catalog
 from tawa.devcluster.stack import StackState
+from tawa.devcluster.token import service_claims, service_token
 from tawa.janus.settings import UPSTREAM_URL_ANNOTATION
 from tawa.wallet.client import WalletClient
 
@@ -23,10 +24,17 @@ ORGS = ("insureco", "acme", "raterspot", "startupco")
 CALLER_PURCHASE = 5_000  # API gas is never paid from intro tokens
 
 
+class BadExample(ValueError):
+    """A file of the examples folder that is not a valid catalog-info.yaml."""
+
+
 def _components(examples: Path, state: StackState) -> list[dict[str, Any]]:
     manifests = []
     for path in sorted(examples.glob("*.yaml")):
-        catalog, _ = load_catalog(path.read_text())
+        try:
+            catalog, _ = load_catalog(path.read_text())
+        except (CatalogError, OSError, UnicodeDecodeError) as exc:
+            raise BadExample(f"{path}: {exc}; check it with `tawa catalog validate {path}`") from None
         manifest = render_component(catalog, state.env, f"registry.local/{catalog.metadata.name}:demo")
         # Stand-in upstream: kwok's pods serve nothing, so Janus forwards here instead.
         manifest["metadata"].setdefault("annotations", {})[UPSTREAM_URL_ANNOTATION] = \
@@ -70,8 +78,7 @@ def _wait(check: Callable[[], bool], timeout: float) -> None:
 
 
 def _metered_call(state: StackState, wallets: WalletClient, say: Callable[[str], None]) -> None:
-    token = jwt.encode({"programId": "acme", "serviceId": "quoter", "aud": "janus",
-                        "exp": int(time.time()) + 300}, state.jwt_secret, algorithm="HS256")
+    token = service_token(state.jwt_secret, service_claims("acme", "quoter", int(time.time()), lifetime=300))
     before = wallets.get_wallet("acme"), wallets.get_wallet("insureco")
     response = httpx.post(f"{state.janus_url}/proxy/docman/documents", json={"template": "quote"},
                           headers={"Authorization": f"Bearer {token}"}, timeout=10)
@@ -86,25 +93,35 @@ def _metered_call(state: StackState, wallets: WalletClient, say: Callable[[str],
         f"{before[1].balances.earned:,} → {after[1].balances.earned:,}")
 
 
+def _unblock_commands(wallets: WalletClient, manifest: dict[str, Any], view: dict[str, Any]) -> list[str]:
+    """What to run about a blocked Component, with the shortfall the wallet reports now (the
+    same check the gate makes), not a number written down when the demo was."""
+    meta, spec = manifest["metadata"], manifest["spec"]
+    check = wallets.check_reserve(spec["owner"], view["tier"], spec.get("replicas", 1))
+    describe = f"kubectl describe comp -n {meta['namespace']} {meta['name']}"
+    return [describe] + ([f"tawa wallet buy {spec['owner']} {check.shortfall}"] if check.shortfall > 0 else [])
+
+
 def run(state: StackState, examples: Path, say: Callable[[str], None] = print) -> None:
+    manifests = _components(examples, state)  # every file checked before anything is created
     api = config.new_client_from_config(config_file=state.kubeconfig)
+    next_steps = ['eval "$(tawa dev env)"', "tawa status --org acme", "kubectl get comp -A"]
     with WalletClient(state.wallet_url, state.wallet_token) as wallets:
         for org in ORGS:
             wallets.create_wallet(org, idempotency_key=f"demo/wallet/{org}")
         wallets.purchase("acme", CALLER_PURCHASE, idempotency_key="demo/purchase/acme")
-        manifests = _components(examples, state)
         for manifest in manifests:
             _apply(api, manifest)
         say(f"Deployed {len(manifests)} Components from {examples}/ (env {state.env}):")
         _wait(lambda: _settled([_gate(api, m) for m in manifests]), 120)
-        for view in (_gate(api, m) for m in manifests):
+        for manifest, view in ((m, _gate(api, m)) for m in manifests):
             gate = view["gate"]
             if gate.get("reason") == "InsufficientReserve":
                 say(f"  ✗ {view['namespace']}/{view['name']} ({view['tier']}): blocked — {gate['message']}")
+                next_steps += _unblock_commands(wallets, manifest, view)
             else:
                 say(f"  ✓ {view['namespace']}/{view['name']} ({view['tier']}): running, {view['ready']} pods ready")
         say("A metered call through Janus:")
         _metered_call(state, wallets, say)
-    say("Next: `eval \"$(tawa dev env)\"`, then `tawa status --org acme`, `kubectl get comp -A`, "
-        f"`kubectl describe comp -n analytics-{state.env} analytics`, `tawa wallet buy startupco 370`; "
-        "`make stop` tears it all down.")
+    say(f"Next: `{next_steps[0]}`, then {', '.join(f'`{step}`' for step in next_steps[1:])}; "
+        "`make stop` stops the stack and deletes its cluster and wallet together.")

@@ -19,6 +19,7 @@ from tawa.devcluster.cluster import install_crds, start_control_plane
 from tawa.devcluster.processes import Process, free_port, wait_until
 
 DEV_ENV = "dev"
+LOGS = "logs"  # kept by `tawa dev down`, deleted by `--purge`
 
 
 def state_dir() -> Path:
@@ -40,10 +41,16 @@ class StackState:
     logs: str = ""
     suspend_after: float = 0.0
 
+    def owns_cluster(self) -> bool:
+        """Whether the cluster is the stack's own control plane, not one `--kubeconfig` named."""
+        return Path(self.kubeconfig).is_relative_to(state_dir())
+
     def exports(self) -> dict[str, str]:
+        """What a shell on this machine needs to drive the stack, and to call services
+        through its Janus (the secret signs service JWTs: `tawa dev token`)."""
         return {"KUBECONFIG": self.kubeconfig, "TAWA_WALLET_URL": self.wallet_url,
                 "TAWA_WALLET_TOKEN": self.wallet_token, "TAWA_JANUS_URL": self.janus_url,
-                "TAWA_ENV": self.env}
+                "TAWA_JANUS_JWT_SECRET": self.jwt_secret, "TAWA_ENV": self.env}
 
 
 def _state_file() -> Path:
@@ -99,13 +106,12 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None,
     existing = running_state()
     if existing:
         return existing
-    down()
+    down()  # whatever is left of a stack that is not whole: its processes and its state
     root = state_dir()
-    logs = root / "logs"
+    logs = root / LOGS
     processes: list[Process] = []
     try:
         if kubeconfig is None:
-            shutil.rmtree(root / "controlplane", ignore_errors=True)
             plane = start_control_plane(root / "controlplane", detached=True)
             processes += plane.processes
             kubeconfig = str(plane.kubeconfig)
@@ -153,10 +159,19 @@ def _install_crds(kubeconfig: str) -> None:
 
 
 def down() -> list[str]:
-    """Stop every process of the stack; return their names."""
+    """Stop every process of the stack and delete its state; return the processes' names.
+
+    The cluster (etcd) and the wallet go together: a wallet kept beside a new cluster
+    would see the examples' Components again under new uids, and charge their current
+    hour a second time under new idempotency keys. Janus's spool and journal go too,
+    so no charge of the old stack is replayed into the new wallet. The logs stay."""
     state = load_state()
-    if state is None:
-        return []
+    stopped = _stop(state) if state is not None else []
+    _delete_state()
+    return stopped
+
+
+def _stop(state: StackState) -> list[str]:
     stopped = []
     for name, pid in reversed(list(state.pids.items())):
         try:
@@ -172,6 +187,15 @@ def down() -> list[str]:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    state.pids = {}
-    _save_state(state)
     return stopped
+
+
+def _delete_state() -> None:
+    root = state_dir()
+    for path in root.iterdir() if root.is_dir() else ():
+        if path.name == LOGS:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
