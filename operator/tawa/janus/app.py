@@ -154,13 +154,26 @@ class Janus:
                 self.metrics.insufficient.labels(name).inc()
             log.info("refused", extra={"requestId": request_id, "service": name, "method": request.method,
                                        "status": refusal.status, "error": refusal.error})
-            return refusal_response(refusal, request_id)
+            response = refusal_response(refusal, request_id)
+            if refusal.status == 408:
+                await self._answer_and_close(request, response)
+            return response
         finally:
             self.metrics.request(name, status)
             if self.access_log:
                 log.info("request", extra={"requestId": request_id, "service": name, "method": request.method,
                                            "path": request.rel_url.raw_path, "status": status,
                                            "ms": round((time.perf_counter() - started) * 1000, 3)})
+
+    @staticmethod
+    async def _answer_and_close(request: web.BaseRequest, response: web.Response) -> None:
+        """Send the answer now and close: the rest of a stalled body is not worth waiting for
+        (aiohttp would otherwise linger, reading it, before closing)."""
+        response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        if request.transport is not None:
+            request.transport.close()
 
     # ----- the steps
 
