@@ -344,7 +344,8 @@ MALFORMED = (
     (LineTooLong, "A request line or header is too long; shorten it."),
     (InvalidHeader, "A header name or value is malformed (a character RFC 9110 does not allow, a space "
                     "before the colon, a folded line); fix the headers."),
-    (BadStatusLine, "The request line is malformed; send METHOD /proxy/NAME/PATH HTTP/1.1."),
+    (BadStatusLine, "The request line is malformed; send the method, /proxy/NAME/PATH and the "
+                    "HTTP version, separated by single spaces."),
     (InvalidURLError, "The request target is malformed; percent-encode it as RFC 3986 says."),
 )
 FRAMING = "AMBIGUOUS_LENGTH"
