@@ -16,7 +16,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -32,9 +31,11 @@ from tests.fixtures.janus import (
     default_services,
     service_token,
     start_janus,
+    unique_org,
     wait_until,
 )
-from tests.fixtures.wallet import WalletServer, start_wallet_server
+from tests.fixtures.raw_http import body_of, exchange, header_of, read_all, status_of
+from tests.fixtures.wallet import WalletServer
 
 HEADER_TIMEOUT = BODY_TIMEOUT = 1.0
 ROUTES = tuple(PricedRoute(r["path"].lower(), tuple(r["methods"]), r["auth"], r["gas"]) for r in DOCMAN_ROUTES)
@@ -50,56 +51,21 @@ class Rig:
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    directory: Path = tmp_path_factory.mktemp("hostile-targets")
-    wallet = start_wallet_server(directory)
-    upstream = RecordingUpstream().start()
+def rig(tmp_path_factory: pytest.TempPathFactory, module_wallet: WalletServer,
+        module_upstream: RecordingUpstream) -> Iterator[Rig]:
+    """The module's wallet and upstream, and a Janus of its own with one-second deadlines."""
     env = {**TEST_ENV, "TAWA_JANUS_HEADER_TIMEOUT": str(HEADER_TIMEOUT), "TAWA_JANUS_BODY_TIMEOUT": str(BODY_TIMEOUT)}
-    janus = start_janus(directory / "janus", wallet.url, wallet.token, default_services(upstream.url), env)
-    org = f"targets-{uuid.uuid4().hex[:6]}"
+    janus = start_janus(tmp_path_factory.mktemp("janus"), module_wallet.url, module_wallet.token,
+                        default_services(module_upstream.url), env)
+    org = unique_org("targets")
     for name in ("insureco", org):
-        wallet.client.create_wallet(name)
-    wallet.client.purchase(org, 100_000)
-    yield Rig(wallet, upstream, janus, org)
+        module_wallet.client.create_wallet(name)
+    module_wallet.client.purchase(org, 100_000)
+    yield Rig(module_wallet, module_upstream, janus, org)
     janus.kill()
-    upstream.stop()
-    wallet.close()
 
 
 # --------------------------------------------------------------------------- raw HTTP
-
-
-def exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
-    """Send raw bytes, read until the server closes or `timeout` passes without a byte."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        return read_all(sock)
-
-
-def read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    try:
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    except (TimeoutError, ConnectionResetError):
-        pass
-    return b"".join(chunks)
-
-
-def status_of(answer: bytes) -> int:
-    match = re.match(rb"HTTP/\d\.\d (\d{3})", answer)
-    assert match, f"not an HTTP answer: {answer[:200]!r}"
-    return int(match.group(1))
-
-
-def header_of(answer: bytes, name: str) -> str | None:
-    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-    found = re.search(rf"^{re.escape(name)}:\s*(.*?)\s*$", head, re.IGNORECASE | re.MULTILINE)
-    return found.group(1) if found else None
-
-
-def body_of(answer: bytes) -> bytes:
-    return answer.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in answer else b""
 
 
 def request(target: str, *headers: str, method: str = "GET", token: str | None = None) -> bytes:
