@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import re
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from tests.fixtures.janus import (
     service_token,
     start_janus,
 )
+from tests.fixtures.raw_http import exchange, header_of, status_of
 from tests.fixtures.wallet import WalletServer, start_wallet_server
 
 CALLER, VICTIM, GRANTOR = "fuzzacme", "fuzzvictim", "fuzzgrantor"
@@ -62,31 +61,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     janus.kill()
     upstream.stop()
     wallet.close()
-
-
-def exchange(janus: JanusProcess, data: bytes, timeout: float = 10.0) -> bytes:
-    """Send raw bytes, read until the server closes (every request says Connection: close)."""
-    with socket.create_connection(("127.0.0.1", janus.port), timeout=timeout) as sock:
-        sock.sendall(data)
-        chunks = []
-        try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        except (TimeoutError, ConnectionResetError):
-            pass
-    return b"".join(chunks)
-
-
-def status_of(answer: bytes) -> int:
-    match = re.match(rb"HTTP/\d\.\d (\d{3})", answer)  # aiohttp echoes the version asked for
-    assert match, f"not an HTTP answer: {answer[:200]!r}"
-    return int(match.group(1))
-
-
-def header_of(answer: bytes, name: str) -> str | None:
-    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-    found = re.search(rf"^{re.escape(name)}:\s*(.*?)\s*$", head, re.IGNORECASE | re.MULTILINE)
-    return found.group(1) if found else None
 
 
 def seen_with(upstream: RecordingUpstream, marker: str) -> list[Seen]:
@@ -179,7 +153,7 @@ def requests(draw: st.DrawFn) -> tuple[bytes, str, dict[str, list[str]], str]:
 @given(request=requests())
 def test_fuzzed_requests_never_break_janus_nor_pass_a_spoofed_identity(rig: Rig, request: tuple) -> None:
     data, marker, sent, auth = request
-    answer = exchange(rig.janus, data)
+    answer = exchange(rig.janus.port, data)
     status = status_of(answer)
     assert status < 500 or status in ALLOWED_5XX, (status, data, answer[:400])
     for seen in seen_with(rig.upstream, marker):
@@ -201,12 +175,12 @@ def test_x_bill_org_bills_only_an_org_that_granted_the_caller(rig: Rig) -> None:
     grantor = api_charges(rig.wallet, GRANTOR)
     for org, expected in ((VICTIM, 403), (GRANTOR, 200), (f" {VICTIM}", 403), (VICTIM.upper(), 400)):
         marker = uuid.uuid4().hex
-        answer = exchange(rig.janus, (f"GET /proxy/docman/documents?m={marker} HTTP/1.1\r\nHost: j\r\n"
+        answer = exchange(rig.janus.port, (f"GET /proxy/docman/documents?m={marker} HTTP/1.1\r\nHost: j\r\n"
                                       f"Authorization: Bearer {token}\r\nX-Bill-Org: {org}\r\n"
                                       "Connection: close\r\n\r\n").encode())
         assert status_of(answer) == expected, (org, answer[:300])
         assert len(seen_with(rig.upstream, marker)) == (1 if expected == 200 else 0)
-    two = exchange(rig.janus, (f"GET /proxy/docman/documents HTTP/1.1\r\nHost: j\r\nAuthorization: Bearer {token}"
+    two = exchange(rig.janus.port, (f"GET /proxy/docman/documents HTTP/1.1\r\nHost: j\r\nAuthorization: Bearer {token}"
                                f"\r\nX-Bill-Org: {GRANTOR}\r\nX-Bill-Org: {VICTIM}\r\nConnection: close\r\n\r\n")
                    .encode())
     assert status_of(two) == 400
@@ -258,7 +232,7 @@ def test_request_smuggling_shapes_are_refused_and_never_reach_the_upstream(rig: 
     marker = uuid.uuid4().hex
     auth = AUTH.format(token=service_token(CALLER, "quoter"))
     raw = SMUGGLING[shape].format(t=f"/proxy/docman/documents?m={marker}", a=auth, a_lf=auth.replace("\r\n", "\n"))
-    answer = exchange(rig.janus, raw.encode("latin-1"))
+    answer = exchange(rig.janus.port, raw.encode("latin-1"))
     assert status_of(answer) == 400, (shape, answer[:400])
     assert b"Connection: close" in answer or answer.count(b"HTTP/1.") == 1  # nothing pipelined gets answered
     assert seen_with(rig.upstream, marker) == [], f"{shape} reached the upstream"

@@ -69,10 +69,20 @@ def test_more_than_one_bill_org_is_refused() -> None:
 def test_response_headers_lose_hop_by_hop_and_gain_the_request_id() -> None:
     upstream = [("Connection", "close, X-Hop"), ("X-Hop", "1"), ("Transfer-Encoding", "chunked"),
                 ("Content-Type", "text/plain"), ("X-Request-ID", "theirs"), ("Set-Cookie", "a=1"),
-                ("Set-Cookie", "b=2")]
+                ("Set-Cookie", "b=2"), ("Server", "gunicorn/21.2")]
     out = hdr.downstream_response(upstream, "ours")
     assert out == [("Content-Type", "text/plain"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
-                   ("X-Request-ID", "ours")]
+                   ("X-Request-ID", "ours"), ("Server", "janus")]
+
+
+def test_method_overrides_and_underscore_names_never_reach_the_upstream() -> None:
+    inbound = [("X-HTTP-Method-Override", "POST"), ("x-http-method", "DELETE"), ("X-Method-Override", "PUT"),
+               ("X_Caller_Org", "victim"), ("x_bill_org", "victim"), ("X-Caller_Org", "victim"),
+               ("X-Kept", "yes")]
+    out = hdr.upstream_request(inbound, request_id="r", caller_org="acme", client_ip=None,
+                               drop_authorization=False)
+    assert set(names(out)) == {"x-kept", "x-request-id", "x-janus-proxy", "x-caller-org"}
+    assert [v for n, v in out if n.lower().replace("_", "-") == "x-caller-org"] == ["acme"]
 
 
 header_name = st.sampled_from(["X-Request-ID", "x-janus-proxy", "X-CALLER-ORG", "Connection", "Keep-Alive",

@@ -2,7 +2,9 @@
 
 A request matches the route with the longest path that is a segment-wise
 prefix of the request path and lists the request's method. `:name` segments in
-a route path match any one segment.
+a route path match any one segment. Segments compare case-sensitively;
+`fold_case=True` compares them case-insensitively, which is how Janus finds a
+path whose price a case-insensitive upstream (Express's default) would change.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def _segments(path: str) -> list[str]:
     return [s for s in path.split("/") if s]
 
 
-def _prefix_matches(route_path: str, request_path: str) -> bool:
+def _prefix_matches(route_path: str, request_path: str, fold_case: bool = False) -> bool:
+    if fold_case:
+        route_path, request_path = route_path.lower(), request_path.lower()
     route, request = _segments(route_path), _segments(request_path)
     if len(route) > len(request):
         return False
@@ -57,10 +61,11 @@ def _method_matches(route: PricedRoute, method: str) -> bool:
     return not route.methods or method in route.methods
 
 
-def match_route(routes: Iterable[PricedRoute], path: str, method: str) -> PricedRoute | None:
+def match_route(routes: Iterable[PricedRoute], path: str, method: str, fold_case: bool = False
+                ) -> PricedRoute | None:
     """The most specific route (most path segments) for a request, if any."""
     candidates = [
-        r for r in routes if _prefix_matches(r.path, path) and _method_matches(r, method)
+        r for r in routes if _prefix_matches(r.path, path, fold_case) and _method_matches(r, method)
     ]
     return max(candidates, key=lambda r: len(_segments(r.path)), default=None)
 
@@ -70,11 +75,12 @@ def price_request(
     path: str,
     method: str,
     platform_routes: Iterable[PricedRoute] = (),
+    fold_case: bool = False,
 ) -> Price:
-    route = match_route(routes, path, method)
+    route = match_route(routes, path, method, fold_case)
     if route is not None and route.gas is not None:
         return Price(route.gas, "route", route)
-    legacy = match_route(platform_routes, path, method)
+    legacy = match_route(platform_routes, path, method, fold_case)
     if legacy is not None and legacy.gas is not None:
         return Price(legacy.gas, "platform", route or legacy)
     return Price(DEFAULT_GAS, "default", route)

@@ -3,6 +3,16 @@
 Janus is the only party allowed to set its own headers, so inbound copies are
 dropped before its values are added; hop-by-hop headers belong to a single
 connection (RFC 9110 §7.6.1) and never cross the proxy.
+
+Two kinds of request header are dropped (not refused: clients and libraries
+send them routinely, and nothing the caller meant is lost) because the
+upstream could read them differently from Janus:
+
+- method overrides (`X-HTTP-Method-Override` and its kin): Janus prices the
+  request line's method, so that is the method the upstream runs;
+- names with an underscore: WSGI/CGI servers turn `X_Caller_Org` and
+  `X-Caller-Org` into the same `HTTP_X_CALLER_ORG`, so an underscore name could
+  pass for a header Janus sets (nginx drops them by default too).
 """
 
 from __future__ import annotations
@@ -26,6 +36,9 @@ HOP_BY_HOP = frozenset({
 JANUS_OWNED = frozenset({REQUEST_ID.lower(), JANUS_PROXY.lower(), CALLER_ORG.lower()})
 # Set by the client library for the upstream connection, or by Janus itself.
 REQUEST_REPLACED = frozenset({"host", "content-length", "expect"}) | JANUS_OWNED
+METHOD_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
+# Every response names Janus, not the software it runs on.
+SERVER = ("Server", "janus")
 RESPONSE_REPLACED = frozenset({"content-length", "date", "server"})
 
 
@@ -81,13 +94,14 @@ def bill_org(headers: Headers) -> str | None:
     return values[0].strip() if values else None
 
 
-def _kept(headers: Headers, also_drop: frozenset[str]) -> list[tuple[str, str]]:
+def _kept(headers: Headers, also_drop: frozenset[str], underscores: bool = True) -> list[tuple[str, str]]:
     drop = HOP_BY_HOP | also_drop
     named = connection_tokens(headers) if any(n.lower() == "connection" for n, _ in headers) else ()
-    return [(n, v) for n, v in headers if (low := n.lower()) not in drop and low not in named]
+    return [(n, v) for n, v in headers
+            if (low := n.lower()) not in drop and low not in named and (underscores or "_" not in n)]
 
 
-_REQUEST_DROP = REQUEST_REPLACED | {"x-forwarded-for"}
+_REQUEST_DROP = REQUEST_REPLACED | METHOD_OVERRIDES | {"x-forwarded-for"}
 _REQUEST_DROP_AUTH = _REQUEST_DROP | {"authorization"}
 _RESPONSE_DROP = RESPONSE_REPLACED | {REQUEST_ID.lower()}
 
@@ -105,7 +119,7 @@ def upstream_request(
     The Authorization header is dropped when it carried the caller's Janus
     token, so that an upstream cannot replay it against Janus as the caller.
     """
-    out = _kept(headers, _REQUEST_DROP_AUTH if drop_authorization else _REQUEST_DROP)
+    out = _kept(headers, _REQUEST_DROP_AUTH if drop_authorization else _REQUEST_DROP, underscores=False)
     forwarded = _values(headers, "x-forwarded-for")
     if client_ip:
         forwarded.append(client_ip)
@@ -122,4 +136,5 @@ def downstream_response(headers: Headers, request_id: str) -> list[tuple[str, st
     """The upstream's response headers as the caller sees them."""
     out = _kept(headers, _RESPONSE_DROP)
     out.append((REQUEST_ID, request_id))
+    out.append(SERVER)
     return out

@@ -65,7 +65,8 @@ def build(settings: JanusSettings, worker: int = 0) -> tuple[Janus, Spool]:
     janus = Janus(registry=registry, identity=identity, meter=meter, metrics=metrics,
                   platform_prices=load_platform_table(settings.platform_prices),
                   upstream_timeout=settings.upstream_timeout, connect_timeout=settings.upstream_connect_timeout,
-                  pool_size=settings.upstream_pool_size, access_log=settings.access_log)
+                  pool_size=settings.upstream_pool_size, body_timeout=settings.body_timeout,
+                  access_log=settings.access_log)
     return janus, spool
 
 
@@ -86,7 +87,8 @@ async def serve(settings: JanusSettings, worker: int = 0) -> None:
     janus, spool = build(settings, worker)
     await janus.start()
     _tune_gc()
-    server = JanusServer(janus.handle, access_log=None, auto_decompress=False)
+    server = JanusServer(janus.handle, header_timeout=settings.header_timeout, access_log=None,
+                         auto_decompress=False)
     runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.workers > 1, backlog=2048)

@@ -62,6 +62,15 @@ class JanusSettings(BaseSettings):
     upstream_connect_timeout: float = Field(5.0, gt=0)
     upstream_pool_size: int = Field(256, ge=1, description="keep-alive connections per worker")
 
+    # Callers: a connection that trickles its request holds a socket and a worker slot.
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds a caller has to send a request's headers, from the connection's "
+        "opening or, on a kept-alive connection, from the next request's first byte → 408 and closed"
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="seconds a request body may stall between two reads → 408 and not charged"
+    )
+
     # Metering.
     hold_ttl: int = Field(120, ge=5, description="seconds a pre-authorised hold lives")
     hold_chunk: int = Field(100, ge=1, description="first hold taken for an org, in tokens")
