@@ -365,6 +365,10 @@ class Meter:
             raise Refusal(503, "WALLET_UNAVAILABLE", f"Janus cannot check whether org {org!r} allows "
                           "this service to bill it while the wallet is unreachable; retry shortly.",
                           org=org) from None
+        except WalletError as exc:  # an answer Janus cannot use is an error, never a reason to bill
+            log.error("the wallet's answer about %s's bill grants was refused: %s", org, exc)
+            raise Refusal(503, "WALLET_REFUSED", "Janus could not read the org's bill grants from the wallet; "
+                          "the platform operator must check the wallet and Janus's settings.", org=org) from None
 
     # ----- settlement batches
 
