@@ -28,6 +28,7 @@ from yarl import URL
 from tawa.gas.pricing import Price, PricedRoute, price_request
 from tawa.janus import headers as hdr
 from tawa.janus.billing import Payer, choose_payer, needs_grants
+from tawa.janus.cache import LruCache
 from tawa.janus.holds import Reservation
 from tawa.janus.identity import SLUG, Identity
 from tawa.janus.metering import Meter
@@ -105,7 +106,7 @@ class Janus:
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=upstream_timeout)
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
-        self._prices: dict[tuple[str, str, str], tuple[Service, Price | Refusal]] = {}
+        self._prices: LruCache[tuple[str, str, str], tuple[Service, Price | Refusal]] = LruCache(PRICE_CACHE_SIZE)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0, keepalive_timeout=30,
@@ -207,9 +208,7 @@ class Janus:
             found = hit[1]
         else:
             found = self._priced(service, path, method)
-            if len(self._prices) >= PRICE_CACHE_SIZE:
-                self._prices.clear()
-            self._prices[key] = (service, found)
+            self._prices.put(key, (service, found))
         if isinstance(found, Refusal):
             raise found
         return found
