@@ -82,7 +82,7 @@ def test_unknown_wallet_is_404_everywhere(http: httpx.Client) -> None:
     wid = f"wallet-{org()}"
     for r in (http.get(f"/v1/wallets/{wid}"), http.get(f"/v1/wallets/{wid}/ledger"),
               http.get(f"/v1/wallets/{wid}/bill-grants"), http.put(f"/v1/wallets/{wid}/bill-grants",
-                                                                   json={"services": []}),
+                                                                   json={"grants": []}),
               post(http, f"/v1/wallets/{wid}/purchases", {"tokens": 5}),
               post(http, f"/v1/wallets/{wid}/check-reserve", {"tier": "nano", "replicas": 1}),
               post(http, f"/v1/wallets/{wid}/hosting-charges", {"component": "c", "hour": "h", "tokens": 5}),
@@ -400,7 +400,7 @@ def test_server_refuses_to_start_without_a_token(tmp_path: Path) -> None:
 
 
 def test_metrics_and_openapi(server: WalletServer) -> None:
-    text = httpx.get(f"{server.url}/metrics").text
+    text = httpx.get(f"{server.url}/metrics", headers=server.headers()).text
     assert "wallet_http_requests_total" in text and "wallet_commands_total" in text
     spec = httpx.get(f"{server.url}/openapi.json").json()
     for path in ("/v1/wallets", "/v1/wallets/{wallet_id}", "/v1/wallets/{wallet_id}/ledger",
