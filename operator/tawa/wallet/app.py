@@ -225,7 +225,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": models.get(c, m.ErrorOut)} for c in sorted(base)}
 
 
-POST_ERRORS = (400, 409)
+POST_ERRORS = (400, 409, 413)
 # On the stored answer to a key already used (Stripe's name), so that a caller can tell
 # "done now" from "done before", e.g. to count a charge once when two replicas send it.
 REPLAYED = {"Idempotent-Replayed": "true"}
@@ -423,7 +423,7 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     def get_bill_grants(wallet_id: WalletId) -> JSONResponse:
         return JSONResponse(store.get_bill_grants(wallet_id))
 
-    @app.put("/v1/wallets/{wallet_id}/bill-grants", response_model=m.BillGrantsOut, responses=_responses(404))
+    @app.put("/v1/wallets/{wallet_id}/bill-grants", response_model=m.BillGrantsOut, responses=_responses(404, 413))
     def put_bill_grants(wallet_id: WalletId, body: m.BillGrantsIn) -> JSONResponse:
         return JSONResponse(store.put_bill_grants(wallet_id, [Grant(g.org, g.service) for g in body.grants]))
 
