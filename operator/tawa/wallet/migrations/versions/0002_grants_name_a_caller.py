@@ -5,8 +5,8 @@ to an owner safely: Component names repeat across namespaces and owners, and any
 could say `serviceId: quoting`. Guessing an owner would hand someone the right to bill
 the granting org, so those grants are DROPPED, with one warning per wallet naming what
 was dropped and how to grant it again (`tawa wallet grants ORG --add OWNER/SERVICE`).
-Until then X-Bill-Org from those callers is refused, and the caller pays itself: nobody
-is billed who did not say so. See docs/wallet-input.md.
+Until then Janus refuses X-Bill-Org from those callers (403): it fails closed, and
+nobody is billed who did not say so. See docs/wallet-input.md.
 
 Revision ID: 0002
 Revises: 0001
