@@ -490,6 +490,16 @@ def test_an_unknown_field_is_refused_422_naming_it_and_nothing_changes(module_wa
     assert snapshot(wallet, org) == before
 
 
+def test_an_unknown_field_that_is_not_a_field_name_is_not_repeated_back(module_wallet: WalletServer) -> None:
+    wallet, org = module_wallet, f"unkx-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    for raw in ('{"tokens": 5, "<img src=x onerror=alert(1)>": 1}', '{"tokens": 5, "%s": 1}' % ("k" * 5000)):
+        r = post(wallet, f"/v1/wallets/wallet-{org}/purchases", raw)
+        assert r.status_code == 422 and r.json()["error"] == "UNKNOWN_FIELD" and r.json()["field"] == "?", r.text
+        assert "<img" not in r.text and "kkkk" not in r.text
+    assert wallet.client.get_wallet(org).balances.purchased == 0
+
+
 def test_unknown_fields_in_a_batch_are_refused_per_item_and_at_the_top(module_wallet: WalletServer) -> None:
     wallet, org = module_wallet, f"unkb-{uuid.uuid4().hex[:6]}"
     wallet.client.create_wallet(org)
