@@ -542,6 +542,14 @@ def test_bodies_that_are_not_plain_json_are_400_json_never_500_and_never_echoed(
     assert wallet.client.get_wallet(org).balances.purchased == 0
 
 
+def test_a_bad_time_in_a_query_is_refused_without_repeating_it(module_wallet: WalletServer) -> None:
+    wallet, org = module_wallet, f"qt-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    for path in (f"/v1/wallets/wallet-{org}/ledger", "/v1/gas/events", "/v1/gas/stats"):
+        r = httpx.get(f"{wallet.url}{path}", params={"from": "<script>alert(1)</script>"}, headers=wallet.headers())
+        assert r.status_code == 422 and r.json()["field"] == "from" and "script" not in r.text, r.text
+
+
 def test_metrics_need_the_token_api_docs_are_off_and_no_header_names_the_stack(
         wallet_factory: Callable[..., WalletServer]) -> None:
     """Found by issue 12: /metrics (revenue) and /docs, /redoc were public; `server: uvicorn` on every answer."""

@@ -612,6 +612,6 @@ def parse_time(value: str | None, name: str, end: bool = False) -> int | None:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
     except ValueError:
-        raise d.Refusal(422, "INVALID_TIME", f"{name} must be a date (YYYY-MM-DD) or an ISO-8601 time; "
-                        f"got {value!r}", name) from None
+        raise d.Refusal(422, "INVALID_TIME", f"{name}: must be a date (YYYY-MM-DD) or an ISO-8601 time, "
+                        "e.g. 2026-01-31 or 2026-01-31T12:00:00Z", name) from None  # the value is not echoed
     return int(moment.timestamp() * d.MICROS)
