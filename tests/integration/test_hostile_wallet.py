@@ -1,25 +1,30 @@
 # ruff: noqa: UP031  (raw JSON bodies: %-templates keep their braces readable)
 """Hostile input against a real wallet server: amounts at the integer edges, thousands of
-idempotency keys replayed concurrently, and a schemathesis stateful run along the
-ledger's own links (wallet → purchase/charge/hold → settle/release)."""
+idempotency keys replayed concurrently, a schemathesis stateful run along the
+ledger's own links (wallet → purchase/charge/hold → settle/release), and the HTTP edge
+over raw sockets: header and body deadlines, body size, strict JSON, what leaks."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.fixtures.wallet import WalletServer
+from tests.fixtures.wallet import WalletServer, start_wallet_server
 
 MAX_TOKENS = 2**53
 # Every JSON spelling of a bad amount a client could send: not an integer in 1..2**53.
@@ -305,3 +310,259 @@ def test_schemathesis_stateful_run_finds_no_5xx_and_keeps_the_ledger_whole(walle
     integrity = wallet.client.integrity()
     assert integrity.ok, integrity.problems
     assert integrity.counts["transactions"] > before  # the sequences reached the ledger
+
+
+# --------------------------------------------------------------------------- the HTTP edge (issue 12)
+
+DEADLINE = 1.0  # seconds: the header and body deadlines of the `edge` server
+GRACE = 3.0  # how much longer than a deadline a test waits before calling the socket open for good
+# (less than the 5 s after which an idle kept-alive connection is closed anyway)
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WalletServer]:
+    """A wallet with one-second header and body deadlines, shared by the tests of this section."""
+    server = start_wallet_server(tmp_path_factory.mktemp("edge"), env={
+        "TAWA_WALLET_HEADER_TIMEOUT": str(DEADLINE), "TAWA_WALLET_BODY_TIMEOUT": str(DEADLINE)})
+    yield server
+    server.close()
+
+
+def _until_closed(sock: socket.socket, limit: float, trickle: bytes = b"") -> tuple[float, bytes]:
+    """Read until the server closes (sending `trickle` every 0.2 s meanwhile): seconds taken, bytes read.
+    A socket still open after `limit` seconds is returned as it is, so the test fails instead of hanging."""
+    start, got = time.monotonic(), b""
+    sock.settimeout(0.2)
+    while time.monotonic() - start < limit:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            if trickle:
+                with contextlib.suppress(OSError):
+                    sock.sendall(trickle)
+            continue
+        except ConnectionResetError:
+            break
+        if not chunk:
+            return time.monotonic() - start, got
+        got += chunk
+    return time.monotonic() - start, got
+
+
+def _json_answer(raw: bytes) -> tuple[int, dict[str, str], Any]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+@pytest.mark.parametrize("sent, trickle", [
+    (b"POST /v1/wallets HTTP/1.1\r\nHost: wallet\r\n", b""),  # a request line and one header, then nothing
+    (b"", b""),  # connects and sends nothing
+    (b"GET /healthz HTTP/1.1\r\n", b"X"),  # one byte every 0.2 s: never a whole header
+], ids=["one-header-then-nothing", "nothing", "trickle"])
+def test_a_request_head_that_does_not_arrive_is_closed_at_the_header_deadline(edge: WalletServer, sent: bytes,
+                                                                            trickle: bytes) -> None:
+    """Found by issue 12: such sockets stayed open for minutes, each holding a connection."""
+    with socket.create_connection(("127.0.0.1", edge.port)) as sock:
+        sock.sendall(sent)
+        took, raw = _until_closed(sock, DEADLINE + GRACE, trickle)
+    assert took < DEADLINE + GRACE, f"still open after {took:.1f}s"
+    assert took >= DEADLINE * 0.9, took
+    status, headers, body = _json_answer(raw)
+    assert status == 408 and body["error"] == "HEADERS_TIMEOUT" and headers["connection"] == "close"
+
+
+def test_a_body_that_stops_is_answered_408_at_the_body_deadline_and_nothing_is_created(edge: WalletServer) -> None:
+    org = f"slow-{uuid.uuid4().hex[:6]}"
+    head = (f"POST /v1/wallets HTTP/1.1\r\nHost: wallet\r\nAuthorization: Bearer {edge.token}\r\n"
+            "Content-Type: application/json\r\nIdempotency-Key: slow-1\r\nContent-Length: 100\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", edge.port)) as sock:
+        sock.sendall(head.encode() + b'{"org": "%s"' % org.encode())  # 100 bytes announced, far fewer sent
+        took, raw = _until_closed(sock, DEADLINE + GRACE)
+    assert DEADLINE * 0.9 <= took < DEADLINE + GRACE, took
+    status, headers, body = _json_answer(raw)
+    assert status == 408 and body["error"] == "BODY_TIMEOUT" and headers["connection"] == "close"
+    assert httpx.get(f"{edge.url}/v1/wallets/wallet-{org}", headers=edge.headers()).status_code == 404
+
+
+def test_a_head_past_64_kib_is_refused_431_before_it_ends(edge: WalletServer) -> None:
+    with socket.create_connection(("127.0.0.1", edge.port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: wallet\r\nX-Padding: " + b"a" * 400_000)  # no end of headers
+        took, raw = _until_closed(sock, GRACE)
+    assert took < GRACE, took  # refused for its size, not at the deadline
+    status, _, body = _json_answer(raw)
+    assert status == 431 and body["error"] == "HEADERS_TOO_LARGE"
+
+
+def test_a_request_the_http_parser_refuses_is_answered_in_json(edge: WalletServer) -> None:
+    with socket.create_connection(("127.0.0.1", edge.port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: wallet\r\nContent-Length: <script>\r\n\r\n")
+        _, raw = _until_closed(sock, GRACE)
+    status, headers, body = _json_answer(raw)
+    assert status == 400 and headers["content-type"] == "application/json" and body["error"] == "BAD_REQUEST"
+    assert b"<script>" not in raw
+
+
+def test_a_50_mb_body_is_refused_413_from_its_length_before_it_is_read(edge: WalletServer) -> None:
+    """Found by issue 12: a 50 MB JSON body was read and accepted. Only the head is sent here:
+    the answer comes without waiting for the body, and the connection is closed."""
+    org = f"big-{uuid.uuid4().hex[:6]}"
+    edge.client.create_wallet(org)
+    head = (f"POST /v1/wallets/wallet-{org}/purchases HTTP/1.1\r\nHost: wallet\r\nAuthorization: Bearer "
+            f"{edge.token}\r\nContent-Type: application/json\r\nIdempotency-Key: big-1\r\n"
+            f"Content-Length: {50 * 1024 * 1024}\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", edge.port)) as sock:
+        sock.sendall(head.encode() + b'{"tokens": 1, "padding": "')
+        took, raw = _until_closed(sock, DEADLINE + GRACE)
+    status, headers, body = _json_answer(raw)
+    assert status == 413 and body["error"] == "BODY_TOO_LARGE" and body["limit"] == 1024 * 1024, body
+    assert headers["connection"] == "close" and took < GRACE  # and closed: the rest is never read
+    assert edge.client.get_wallet(org).balances.purchased == 0
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit_and_an_unauthenticated_body_is_never_read(
+        edge: WalletServer) -> None:
+    org = f"chunk-{uuid.uuid4().hex[:6]}"
+    edge.client.create_wallet(org)
+
+    limit = 1024 * 1024
+    head = (f"POST /v1/wallets/wallet-{org}/purchases HTTP/1.1\r\nHost: wallet\r\nAuthorization: Bearer "
+            f"{edge.token}\r\nContent-Type: application/json\r\nIdempotency-Key: chunk-1\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", edge.port)) as sock:
+        sock.sendall(head.encode())
+        # One byte past the limit in 64 KiB chunks, and no last chunk: the server must stop there.
+        for size in [65536] * (limit // 65536) + [1]:
+            sock.sendall(b"%x\r\n%s\r\n" % (size, b" " * size))
+        took, raw = _until_closed(sock, DEADLINE + GRACE)
+    status, headers, body = _json_answer(raw)
+    assert status == 413 and body["error"] == "BODY_TOO_LARGE" and headers["connection"] == "close"
+    assert took < GRACE
+    assert edge.client.get_wallet(org).balances.purchased == 0
+    # Without a token, the body is not read at all, and the connection is closed after the 401
+    # (else the client could stream gigabytes for the server to parse and throw away).
+    head = f"POST /v1/wallets/wallet-{org}/purchases HTTP/1.1\r\nHost: wallet\r\nContent-Length: 5000000\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", edge.port)) as sock:
+        sock.sendall(head.encode() + b"{")
+        took, raw = _until_closed(sock, DEADLINE + GRACE)
+    status, headers, _ = _json_answer(raw)
+    # Closed at once, not after the 5 s keep-alive that follows an answer.
+    assert status == 401 and headers["connection"] == "close" and took < GRACE
+
+
+def test_a_key_sent_twice_is_refused_naming_the_key_and_nothing_is_bought(module_wallet: WalletServer) -> None:
+    """Found by issue 12: {"tokens":1,"tokens":9999999} bought 9,999,999 (the last one won)."""
+    wallet, org = module_wallet, f"dup-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    r = post(wallet, f"/v1/wallets/wallet-{org}/purchases", '{"tokens": 1, "tokens": 9999999}')
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "DUPLICATE_KEY" and r.json()["field"] == "tokens" and "tokens" in r.json()["message"]
+    # A key that is not a field name is not repeated back.
+    r = post(wallet, f"/v1/wallets/wallet-{org}/purchases", '{"tokens": 1, "<b>x</b>": 1, "<b>x</b>": 2}')
+    assert r.status_code == 400 and "<b>" not in r.text and r.json()["error"] == "DUPLICATE_KEY"
+    # In a batch item too: the whole batch is refused before any item is applied.
+    item = '{"key": "d1", "wallet": "wallet-%s", "tokens": 1, "tokens": 2}' % org
+    r = post(wallet, "/v1/holds/batch", '{"items": [%s]}' % item)
+    assert r.status_code == 400 and r.json()["field"] == "tokens", r.text
+    w = wallet.client.get_wallet(org)
+    assert w.balances.purchased == 0 and w.held == 0
+
+
+UNKNOWN_FIELDS = [
+    ("/v1/wallets/wallet-{org}/purchases", '{"tokens": 5, "currency": "EUR"}', "currency"),
+    ("/v1/holds", '{"wallet": "wallet-{org}", "tokens": 5, "ttl": 60}', "ttl"),  # a typo of ttlSeconds
+    ("/v1/wallets/wallet-{org}/hosting-charges",
+     '{"component": "ns/a", "hour": "2026-01-01T00:00:00Z", "tokens": 1, "discount": 1}', "discount"),
+    ("/v1/wallets", '{"org": "{org}x", "plan": "gold"}', "plan"),
+]
+
+
+@pytest.mark.parametrize("path, raw, field", UNKNOWN_FIELDS, ids=[f for _, _, f in UNKNOWN_FIELDS])
+def test_an_unknown_field_is_refused_422_naming_it_and_nothing_changes(module_wallet: WalletServer, path: str,
+                                                                      raw: str, field: str) -> None:
+    """Found by issue 12: unknown fields were ignored, so a typo silently became a default."""
+    wallet, org = module_wallet, f"unk-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    wallet.client.purchase(org, 100)
+    before = snapshot(wallet, org)
+    r = post(wallet, path.replace("{org}", org), raw.replace("{org}", org))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "UNKNOWN_FIELD" and r.json()["field"] == field and field in r.json()["message"]
+    assert snapshot(wallet, org) == before
+
+
+def test_an_unknown_field_that_is_not_a_field_name_is_not_repeated_back(module_wallet: WalletServer) -> None:
+    wallet, org = module_wallet, f"unkx-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    for raw in ('{"tokens": 5, "<img src=x onerror=alert(1)>": 1}', '{"tokens": 5, "%s": 1}' % ("k" * 5000)):
+        r = post(wallet, f"/v1/wallets/wallet-{org}/purchases", raw)
+        assert r.status_code == 422 and r.json()["error"] == "UNKNOWN_FIELD" and r.json()["field"] == "?", r.text
+        assert "<img" not in r.text and "kkkk" not in r.text
+    assert wallet.client.get_wallet(org).balances.purchased == 0
+
+
+def test_unknown_fields_in_a_batch_are_refused_per_item_and_at_the_top(module_wallet: WalletServer) -> None:
+    wallet, org = module_wallet, f"unkb-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    wallet.client.purchase(org, 100)
+    good = '{"key": "%s-1", "wallet": "wallet-%s", "tokens": 1}' % (org, org)
+    bad = '{"key": "%s-2", "wallet": "wallet-%s", "tokens": 1, "priority": "high"}' % (org, org)
+    r = post(wallet, "/v1/holds/batch", '{"items": [%s, %s]}' % (good, bad))
+    assert [(x["status"], x["body"].get("field")) for x in r.json()["results"]] == [(201, None), (422, "priority")]
+    r = post(wallet, "/v1/holds/batch", '{"items": [%s], "atomic": true}' % good)
+    assert r.status_code == 422 and r.json()["field"] == "atomic", r.text
+
+
+NOT_JSON = {
+    "nested-arrays": "[" * 100_000 + "]" * 100_000,
+    "nested-objects": '{"a": ' * 5_000 + "1" + "}" * 5_000,
+    "nested-in-a-field": '{"tokens": ' + "[" * 40 + "1" + "]" * 40 + "}",
+    "nan": '{"tokens": NaN}',
+    "infinity": '{"tokens": Infinity}',
+    "digits": '{"tokens": ' + "9" * 5_000 + "}",
+    "truncated": '{"tokens": 1',
+    "latin-1": '{"tokens": 1, "x": "\xe9"}',
+}
+
+
+@pytest.mark.parametrize("raw", NOT_JSON.values(), ids=NOT_JSON.keys())
+def test_bodies_that_are_not_plain_json_are_400_json_never_500_and_never_echoed(module_wallet: WalletServer,
+                                                                              raw: str) -> None:
+    """Found by issue 12: deeply nested JSON → 500 text/plain."""
+    wallet, org = module_wallet, f"nj-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    for path in (f"/v1/wallets/wallet-{org}/purchases", "/v1/holds/batch", f"/v1/wallets/wallet-{org}/bill-grants"):
+        send = httpx.put if path.endswith("bill-grants") else httpx.post
+        r = send(f"{wallet.url}{path}", content=raw.encode("latin-1"), timeout=10,
+                 headers={**wallet.headers(uuid.uuid4().hex), "Content-Type": "application/json"})
+        assert r.status_code == 400, (path, r.status_code, r.text[:300])
+        assert r.headers["content-type"] == "application/json" and r.json()["error"] == "INVALID_JSON"
+        assert len(r.content) < 300 and "999" not in r.text and "[[" not in r.text
+    assert wallet.client.get_wallet(org).balances.purchased == 0
+
+
+def test_a_bad_time_in_a_query_is_refused_without_repeating_it(module_wallet: WalletServer) -> None:
+    wallet, org = module_wallet, f"qt-{uuid.uuid4().hex[:6]}"
+    wallet.client.create_wallet(org)
+    for path in (f"/v1/wallets/wallet-{org}/ledger", "/v1/gas/events", "/v1/gas/stats"):
+        r = httpx.get(f"{wallet.url}{path}", params={"from": "<script>alert(1)</script>"}, headers=wallet.headers())
+        assert r.status_code == 422 and r.json()["field"] == "from" and "script" not in r.text, r.text
+
+
+def test_metrics_need_the_token_api_docs_are_off_and_no_header_names_the_stack(
+        wallet_factory: Callable[..., WalletServer]) -> None:
+    """Found by issue 12: /metrics (revenue) and /docs, /redoc were public; `server: uvicorn` on every answer."""
+    wallet = wallet_factory(open_reads=True)  # open reads open wallets, never the metrics
+    assert httpx.get(f"{wallet.url}/metrics").status_code == 401
+    assert httpx.get(f"{wallet.url}/metrics", headers={"Authorization": "Bearer nope"}).status_code == 403
+    metrics = httpx.get(f"{wallet.url}/metrics", headers=wallet.headers())
+    assert metrics.status_code == 200 and "wallet_gas_tokens_total" in metrics.text
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert httpx.get(f"{wallet.url}{path}").status_code == 404, path
+    spec = httpx.get(f"{wallet.url}/openapi.json")  # DESIGN.md: OpenAPI is served
+    assert spec.status_code == 200 and "/v1/holds" in spec.json()["paths"]
+    for r in (spec, metrics, httpx.get(f"{wallet.url}/healthz"), httpx.get(f"{wallet.url}/nowhere")):
+        assert "server" not in r.headers, r.headers
+    docs = wallet_factory(env={"TAWA_WALLET_DOCS": "true"})
+    assert httpx.get(f"{docs.url}/docs").status_code == 200 and httpx.get(f"{docs.url}/redoc").status_code == 200

@@ -82,7 +82,7 @@ def test_unknown_wallet_is_404_everywhere(http: httpx.Client) -> None:
     wid = f"wallet-{org()}"
     for r in (http.get(f"/v1/wallets/{wid}"), http.get(f"/v1/wallets/{wid}/ledger"),
               http.get(f"/v1/wallets/{wid}/bill-grants"), http.put(f"/v1/wallets/{wid}/bill-grants",
-                                                                   json={"services": []}),
+                                                                   json={"grants": []}),
               post(http, f"/v1/wallets/{wid}/purchases", {"tokens": 5}),
               post(http, f"/v1/wallets/{wid}/check-reserve", {"tier": "nano", "replicas": 1}),
               post(http, f"/v1/wallets/{wid}/hosting-charges", {"component": "c", "hour": "h", "tokens": 5}),
@@ -400,7 +400,7 @@ def test_server_refuses_to_start_without_a_token(tmp_path: Path) -> None:
 
 
 def test_metrics_and_openapi(server: WalletServer) -> None:
-    text = httpx.get(f"{server.url}/metrics").text
+    text = httpx.get(f"{server.url}/metrics", headers=server.headers()).text
     assert "wallet_http_requests_total" in text and "wallet_commands_total" in text
     spec = httpx.get(f"{server.url}/openapi.json").json()
     for path in ("/v1/wallets", "/v1/wallets/{wallet_id}", "/v1/wallets/{wallet_id}/ledger",
@@ -432,3 +432,61 @@ def test_every_response_names_its_request_and_the_log_is_json_lines(server: Wall
     lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]
     assert any(e["message"] == "wallet listening" and e["url"].endswith(f":{server.port}") for e in lines)
     assert all({"time", "level", "logger", "message"} <= e.keys() for e in lines)
+
+
+# ---------------------------------------------------------------- bill grants name a caller (issue 12)
+
+
+def grants(*pairs: str) -> dict[str, list[dict[str, str]]]:
+    """grants("acme/quoting", ...) → the request body {"grants": [{"org": "acme", "service": "quoting"}, ...]}."""
+    return {"grants": [dict(zip(("org", "service"), p.split("/"), strict=True)) for p in pairs]}
+
+
+def test_bill_grants_name_the_callers_org_and_service_sorted_once_each(server: WalletServer,
+                                                                      http: httpx.Client) -> None:
+    wid = funded(server.client)
+    assert http.get(f"/v1/wallets/{wid}/bill-grants").json() == {"wallet": wid, "grants": []}
+    put = http.put(f"/v1/wallets/{wid}/bill-grants", json=grants("zeta/quoting", "acme/quoting", "acme/docman",
+                                                                 "acme/quoting", "acme-2/a"))
+    expected = {"wallet": wid, "grants": grants("acme/docman", "acme/quoting", "acme-2/a", "zeta/quoting")["grants"]}
+    assert put.status_code == 200 and put.json() == expected
+    assert http.get(f"/v1/wallets/{wid}/bill-grants").json() == expected
+    # A PUT replaces the list: the same service name under another owner is another caller.
+    assert http.put(f"/v1/wallets/{wid}/bill-grants", json=grants("zeta/quoting")).json()["grants"] == [
+        {"org": "zeta", "service": "quoting"}]
+    assert http.put(f"/v1/wallets/{wid}/bill-grants", json={"grants": []}).json()["grants"] == []
+
+
+BAD_GRANTS = [
+    ({"grants": [{"org": "wallet-acme", "service": "quoting"}]}, "grants.0.org"),  # a wallet id, not an org
+    ({"grants": [{"org": "Acme", "service": "quoting"}]}, "grants.0.org"),
+    ({"grants": [{"org": "acme", "service": "quoting"}, {"org": "acme", "service": "quo_ting"}]}, "grants.1.service"),
+    ({"grants": [{"org": "acme", "service": "x" * 64}]}, "grants.0.service"),
+    ({"grants": [{"org": "acme"}]}, "grants.0.service"),
+    ({"grants": [{"org": "acme", "service": "quoting", "namespace": "prod"}]}, "grants.0.namespace"),
+    ({"grants": ["acme/quoting"]}, "grants.0"),
+    ({"grants": [{"org": 7, "service": "quoting"}]}, "grants.0.org"),
+]
+
+
+@pytest.mark.parametrize("body, field", BAD_GRANTS, ids=[f"{i}-{f}" for i, (_, f) in enumerate(BAD_GRANTS)])
+def test_a_bad_grant_is_422_naming_its_field_and_changes_nothing(server: WalletServer, http: httpx.Client,
+                                                                body: dict[str, Any], field: str) -> None:
+    wid = funded(server.client)
+    http.put(f"/v1/wallets/{wid}/bill-grants", json=grants("acme/docman"))
+    r = http.put(f"/v1/wallets/{wid}/bill-grants", json=body)
+    assert r.status_code == 422 and r.json()["field"] == field, r.text
+    assert r.json()["message"].startswith(field)
+    assert http.get(f"/v1/wallets/{wid}/bill-grants").json()["grants"] == [{"org": "acme", "service": "docman"}]
+
+
+def test_the_old_bare_service_shape_is_refused_showing_the_new_one(server: WalletServer, http: httpx.Client) -> None:
+    """Issue 12: a bare service name could be claimed by any token; the old body must not half-work."""
+    wid = funded(server.client)
+    for body in ({"services": ["quoter"]}, {"services": []}, {"services": ["quoter"], "grants": []}):
+        r = http.put(f"/v1/wallets/{wid}/bill-grants", json=body)
+        assert r.status_code == 422, r.text
+        answer = r.json()
+        assert answer["error"] == "GRANTS_SHAPE_CHANGED" and answer["field"] == "services"
+        assert '{"grants": [{"org": "acme", "service": "quoting"}]}' in answer["message"]
+    assert http.get(f"/v1/wallets/{wid}/bill-grants").json()["grants"] == []

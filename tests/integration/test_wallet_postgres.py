@@ -20,7 +20,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from tawa.wallet import domain as d
 from tawa.wallet.schema import metadata
-from tawa.wallet.store import Store
+from tawa.wallet.store import MIGRATIONS, Store
 from tests.fixtures.postgres import PgCluster
 from tests.fixtures.wallet import WalletServer
 from tests.unit.test_wallet_model import ORGS, LedgerMachine
@@ -150,3 +150,49 @@ def test_postgres_retries_instead_of_failing_on_conflicting_creates(wallet_facto
     assert sorted(results).count(201) == 5 and set(results) == {200, 201}
     assert servers[0].client.integrity().ok
     assert servers[0].client.get_wallet("race0").total == 50_000
+
+
+def _upgrade(store: Store, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with store.writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"])
+def test_upgrading_drops_bare_name_grants_with_a_warning_per_wallet(
+        db: str, request: pytest.FixtureRequest, tmp_path: Any, wallet_factory: Callable[..., WalletServer]) -> None:
+    """Migration 0002: a grant of a bare service name cannot be tied to an owner, so it is dropped
+    (never guessed), each wallet's dropped names are logged, and the schema ends as the metadata says."""
+    url = (f"sqlite:///{tmp_path}/old.db" if db == "sqlite"
+           else request.getfixturevalue("postgres_cluster").create_database())
+    old = Store(url, migrate_on_start=False)
+    _upgrade(old, "0001")  # a wallet database as the previous release left it
+    old.apply([("c1", d.CreateWallet("acme")), ("c2", d.CreateWallet("bigcorp"))])
+    from sqlalchemy import text
+
+    with old.writer.begin() as conn:
+        conn.execute(text("INSERT INTO bill_grants (wallet_id, service) VALUES "
+                          "('wallet-bigcorp', 'quoter'), ('wallet-bigcorp', 'docman'), ('wallet-acme', 'relay')"))
+    old.close()
+
+    server = wallet_factory(url)  # the new release migrates on start
+    warnings = [json.loads(line) for line in server.log().splitlines() if "bill grants dropped" in line]
+    assert sorted((w["wallet"], w["services"]) for w in warnings) == [
+        ("wallet-acme", ["relay"]), ("wallet-bigcorp", ["docman", "quoter"])]
+    assert all(w["level"] == "warning" and "tawa wallet grants" in w["message"] for w in warnings)
+    http = httpx.Client(base_url=server.url, headers=server.headers())
+    assert http.get("/v1/wallets/wallet-bigcorp/bill-grants").json() == {"wallet": "wallet-bigcorp", "grants": []}
+    put = http.put("/v1/wallets/wallet-bigcorp/bill-grants", json={"grants": [{"org": "acme", "service": "quoter"}]})
+    assert put.status_code == 200 and put.json()["grants"] == [{"org": "acme", "service": "quoter"}]
+    assert server.client.get_wallet("bigcorp").total == 50_000  # the ledger is untouched
+    http.close()
+    server.stop()
+    upgraded = Store(url, migrate_on_start=False)
+    with upgraded.writer.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    upgraded.close()

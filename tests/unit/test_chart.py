@@ -489,6 +489,22 @@ def test_dashboard_configmap_carries_the_dashboard_file(monitoring_docs: list[di
     assert len(ids) == len(set(ids)) and dashboard["uid"] == "tawa-gas"
 
 
+def test_the_wallet_monitor_scrapes_with_the_wallet_token(monitoring_docs: list[dict[str, Any]]) -> None:
+    """The wallet's /metrics answers only to its token (it shows revenue): Prometheus sends it
+    from the Secret the wallet itself reads, in the wallet's namespace."""
+    monitors = {d["metadata"]["name"]: d for d in monitoring_docs if d["kind"] == "ServiceMonitor"}
+    wallet = monitors["tawa-wallet"]
+    auth = wallet["spec"]["endpoints"][0]["authorization"]
+    [secret] = [d for d in monitoring_docs if d["kind"] == "Secret" and d["metadata"]["name"] ==
+                auth["credentials"]["name"] and d["metadata"]["namespace"] == wallet["metadata"]["namespace"]]
+    assert auth["type"] == "Bearer" and auth["credentials"]["key"] == "wallet-token" and secret["data"]["wallet-token"]
+    deployment = find(monitoring_docs, "Deployment", "tawa-wallet")
+    env = {e["name"]: e for c in deployment["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
+    assert env["TAWA_WALLET_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": secret["metadata"]["name"],
+                                                                     "key": "wallet-token"}
+    assert "authorization" not in monitors["tawa-operator"]["spec"]["endpoints"][0]
+
+
 def test_service_monitors_keep_the_operators_namespace_label(monitoring_docs: list[dict[str, Any]]) -> None:
     monitors = {d["metadata"]["name"]: d for d in monitoring_docs if d["kind"] == "ServiceMonitor"}
     assert monitors["tawa-operator"]["spec"]["endpoints"][0]["honorLabels"] is True

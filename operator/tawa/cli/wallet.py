@@ -52,8 +52,6 @@ def serve(port: int, host: str, database_url: str | None, insecure_no_auth: bool
     """Run the wallet HTTP service (migrates the database first)."""
     import logging
 
-    import uvicorn
-
     from tawa import logs
     from tawa.wallet.app import create_app
     from tawa.wallet.settings import ServerSettings
@@ -79,8 +77,9 @@ def serve(port: int, host: str, database_url: str | None, insecure_no_auth: bool
         where = make_url(settings.database_url).render_as_string(hide_password=True)
         fail(f"cannot open the wallet database {where}: {str(exc).splitlines()[0]}", EXIT_REFUSED)
     log.info("wallet listening", extra={"url": f"http://{host}:{port}", "database": app.state.store.dialect})
-    # log_config=None: uvicorn's own loggers reach the root logger's JSON handler.
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, log_config=None)
+    from tawa.wallet.server import run
+
+    run(app, settings, host, port, log_level)  # uvicorn, with header/body deadlines and no Server banner
 
 
 group.add_command(serve)

@@ -3,14 +3,15 @@
 Every POST needs an `Idempotency-Key` header (batch items carry their own keys
 as well); an answer replayed for a key already used carries
 `Idempotent-Replayed: true`. Mutations need `Authorization: Bearer
-$TAWA_WALLET_TOKEN`; reads too unless `TAWA_WALLET_OPEN_READS=true`. Errors are
-JSON: `{"error": "UPPER_SNAKE_CODE", "message": ..., "field": ...}`.
+$TAWA_WALLET_TOKEN`; reads too unless `TAWA_WALLET_OPEN_READS=true`, and `/metrics`
+always (it shows revenue). Errors are JSON: `{"error": "UPPER_SNAKE_CODE", "message":
+..., "field": ...}`. Bodies are bounded, timed and strict JSON (`tawa.wallet.body`);
+request models refuse unknown fields.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import threading
 import time
@@ -32,14 +33,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tawa import __version__, logs
+from tawa.names import Grant
 from tawa.wallet import domain as d
 from tawa.wallet import models as m
+from tawa.wallet.body import PARSED, BodyGuard, has_body, shown_name
 from tawa.wallet.settings import MAX_BATCH, ServerSettings
 from tawa.wallet.store import Store, parse_time
 
 log = logging.getLogger("tawa.wallet")
-PUBLIC_PATHS = {"/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# /docs and /redoc exist only with TAWA_WALLET_DOCS=true; /metrics is not here: it shows revenue.
+PUBLIC_PATHS = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+NEVER_OPEN = {"/metrics"}  # needs the token even with TAWA_WALLET_OPEN_READS
 AMOUNT_FIELDS = {"tokens", "replicas", "ttlSeconds", "pods"}
+_NO_BODY = object()
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -55,13 +61,6 @@ class JSONResponse(_StdJSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-
-def _loads(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)  # e.g. integers beyond 64 bits: refused per item later, not as bad JSON
 
 
 def error(status: int, code: str, message: str, field: str | None = None, **extra: Any) -> JSONResponse:
@@ -118,7 +117,8 @@ class AuthAndMetrics:
         path, method = scope["path"], scope["method"]
         if self.settings.insecure_no_auth and not self.token:
             return None
-        if path in PUBLIC_PATHS or (method in ("GET", "HEAD") and self.settings.open_reads):
+        if path in PUBLIC_PATHS or (method in ("GET", "HEAD") and self.settings.open_reads
+                                    and path not in NEVER_OPEN):
             return None
         header = headers.get(b"authorization", b"")
         scheme, _, given = header.partition(b" ")
@@ -150,6 +150,8 @@ class AuthAndMetrics:
 
         refusal = self.refusal(scope, headers)
         if refusal is not None:
+            if has_body(scope):  # never read: close, or its bytes would be parsed as the next request
+                refusal.headers["Connection"] = "close"
             await refusal(scope, receive, send_status)
         else:
             await self.app(scope, receive, send_status)
@@ -161,12 +163,23 @@ class AuthAndMetrics:
 # --------------------------------------------------------------------------- errors
 
 
+def _field(loc: Sequence[Any]) -> list[str]:
+    """The error's place as field names; a key that does not look like one (input) is shown as '?'."""
+    return [str(p) if isinstance(p, int) else shown_name(p) or "?" for p in loc
+            if p not in ("body", "query", "path", "header")]
+
+
 def _validation_response(exc: RequestValidationError) -> JSONResponse:
     err = exc.errors()[0]
-    if err.get("type") == "json_invalid":
+    kind = err.get("type")
+    if kind == "json_invalid":
         return error(400, "INVALID_JSON", "body: the request body is not valid JSON; send a JSON object", "body")
-    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    if kind == m.GRANTS_SHAPE_CHANGED:
+        return error(422, "GRANTS_SHAPE_CHANGED", str(err.get("msg")), "services")
+    loc = _field(err.get("loc", ()))
     field = ".".join(loc) or "body"
+    if kind == "extra_forbidden":
+        return _refused(_unknown_field(field))
     if tuple(err.get("loc", ())) == ("body",):
         return error(400, "INVALID_JSON", "body: send a JSON object with Content-Type: application/json", "body")
     if err.get("type") == "missing":
@@ -183,8 +196,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _validation_response(exc)
 
     @app.exception_handler(d.Refusal)
-    async def _refused(_: Request, exc: d.Refusal) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+    async def _refusal(_: Request, exc: d.Refusal) -> JSONResponse:
+        return _refused(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -196,6 +209,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.error("database error: %s", exc)
         return error(503, "DATABASE_UNAVAILABLE", "the wallet's database did not answer; retry shortly")
 
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=exc)  # the log line carries the request id
+        return error(500, "INTERNAL_ERROR", "the wallet failed on this request and logged why; retry, and report "
+                     "the X-Request-ID of this answer if it persists")
+
 
 # --------------------------------------------------------------------------- OpenAPI
 
@@ -206,7 +225,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": models.get(c, m.ErrorOut)} for c in sorted(base)}
 
 
-POST_ERRORS = (400, 409)
+POST_ERRORS = (400, 409, 413)
 # On the stored answer to a key already used (Stripe's name), so that a caller can tell
 # "done now" from "done before", e.g. to count a charge once when two replicas send it.
 REPLAYED = {"Idempotent-Replayed": "true"}
@@ -264,6 +283,9 @@ def _item_command(kind: str, item: Any) -> tuple[str, d.Command] | d.Outcome:
                                         "a string of 1 to 255 characters", "key").body())
     names = ("wallet", "tokens") if kind == "hold" else (
         "hold", "provider", "tokens", "service", "route", "method", "requestId")
+    unknown = sorted(set(item) - {"key", *names, *(("ttlSeconds",) if kind == "hold" else ())})
+    if unknown:
+        return d.Outcome(422, _unknown_field(shown_name(unknown[0]) or "?").body())
     for name in names:
         if name not in item:
             return d.Outcome(422, d.Refusal(422, "MISSING_FIELD", f"{name}: this field is required", name).body())
@@ -274,6 +296,16 @@ def _item_command(kind: str, item: Any) -> tuple[str, d.Command] | d.Outcome:
         return key, d.PlaceHold(item["wallet"], item["tokens"], item.get("ttlSeconds", 300))
     return key, d.Settle(item["hold"], item["provider"], item["tokens"], item["service"], item["route"],
                          item["method"], item["requestId"])
+
+
+def _unknown_field(field: str) -> d.Refusal:
+    """`field`: already made safe to show (shown_name / _field)."""
+    return d.Refusal(422, "UNKNOWN_FIELD", f"{field}: not a field of this request; remove it (the fields are in "
+                     "/openapi.json)", field)
+
+
+def _refused(refusal: d.Refusal) -> JSONResponse:
+    return JSONResponse(refusal.body(), status_code=refusal.status)
 
 
 # --------------------------------------------------------------------------- app
@@ -302,9 +334,12 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         store.close()
 
     app = FastAPI(title="Tawa wallet", version=__version__, lifespan=lifespan,
-                  description="Prepaid gas: a double-entry ledger with intro, purchased and earned tokens.")
+                  description="Prepaid gas: a double-entry ledger with intro, purchased and earned tokens.",
+                  docs_url="/docs" if settings.docs else None, redoc_url="/redoc" if settings.docs else None)
     app.state.store, app.state.settings, app.state.metrics = store, settings, metrics
     app.openapi = _openapi(app)  # type: ignore[method-assign]
+    # The last added runs first: the token is checked before a byte of the body is read.
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout)
     app.add_middleware(AuthAndMetrics, settings=settings, metrics=metrics)
     _install_error_handlers(app)
 
@@ -320,10 +355,11 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     async def run_batch(request: Request, key: str | None, kind: str) -> JSONResponse:
         if not key:
             return _missing_key()
-        try:
-            payload = _loads(await request.body())
-        except ValueError:
-            return error(400, "INVALID_JSON", "body: the request body is not valid JSON; send a JSON object", "body")
+        payload = getattr(request.state, PARSED, _NO_BODY)  # parsed, strictly, by BodyGuard
+        if payload is _NO_BODY:
+            return error(400, "INVALID_JSON", 'body: send a JSON object {"items": [...]}', "body")
+        if isinstance(payload, dict) and (unknown := sorted(set(payload) - {"items"})):
+            return _refused(_unknown_field(shown_name(unknown[0]) or "?"))
         items = payload.get("items") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
             return error(422, "INVALID_FIELD", f"items: send a list of 1 to {MAX_BATCH} items", "items")
@@ -387,9 +423,9 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     def get_bill_grants(wallet_id: WalletId) -> JSONResponse:
         return JSONResponse(store.get_bill_grants(wallet_id))
 
-    @app.put("/v1/wallets/{wallet_id}/bill-grants", response_model=m.BillGrantsOut, responses=_responses(404))
+    @app.put("/v1/wallets/{wallet_id}/bill-grants", response_model=m.BillGrantsOut, responses=_responses(404, 413))
     def put_bill_grants(wallet_id: WalletId, body: m.BillGrantsIn) -> JSONResponse:
-        return JSONResponse(store.put_bill_grants(wallet_id, body.services))
+        return JSONResponse(store.put_bill_grants(wallet_id, [Grant(g.org, g.service) for g in body.grants]))
 
     @app.post("/v1/holds", status_code=201, response_model=m.HoldOut, responses=_responses(402, 404, *POST_ERRORS))
     def hold(body: m.HoldIn, key: IdemKey = None) -> JSONResponse:

@@ -1,6 +1,8 @@
 """Pydantic models at the HTTP edge: request bodies (strict) and documented responses.
 
-Amounts are strict integers: `5.0`, `"5"` and `true` are refused, not coerced.
+Amounts are strict integers: `5.0`, `"5"` and `true` are refused, not coerced. A
+field a model does not know is refused (422 UNKNOWN_FIELD), not ignored: a typo must
+not silently become a default.
 Response models only document the API (OpenAPI, schemathesis); handlers return
 the domain's JSON directly.
 """
@@ -9,8 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
+from tawa import names
 from tawa.wallet.domain import MAX_REPLICAS, MAX_TOKENS, MAX_TTL_SECONDS
 
 Tokens = Annotated[int, Field(strict=True, ge=1, le=MAX_TOKENS, description="Whole tokens (1 token = $0.01)")]
@@ -18,7 +22,7 @@ Text = Annotated[str, Field(min_length=1, max_length=512)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
 class CreateWalletIn(_In):
@@ -43,8 +47,44 @@ class HostingChargeIn(_In):
     service: Annotated[str | None, Field(min_length=1, max_length=255)] = None
 
 
+GRANTS_SHAPE_CHANGED = "grants_shape_changed"  # the validation error type app.py answers with that code
+GRANTS_SHAPE_MESSAGE = (
+    'services: bill grants no longer name a bare service (any caller can claim a name); send '
+    '{"grants": [{"org": "acme", "service": "quoting"}]}: the service quoting owned by org acme')
+
+
+def _org_slug(value: str) -> str:
+    if not names.is_org(value):
+        raise PydanticCustomError("invalid_org", "must be " + names.ORG_RULE)
+    return value
+
+
+def _service_name(value: str) -> str:
+    if not names.is_dns_label(value):
+        raise PydanticCustomError("invalid_service", "must be a service name: a DNS label (lower-case letters, "
+                                  "digits and '-', at most 63 characters)")
+    return value
+
+
+class GrantIn(_In):
+    org: Annotated[str, AfterValidator(_org_slug), Field(
+        description="The calling service's owner org (an org slug)", examples=["acme"],
+        json_schema_extra={"pattern": names.DNS_LABEL, "maxLength": 63})]
+    service: Annotated[str, AfterValidator(_service_name), Field(
+        description="The calling service (a DNS label)", examples=["quoting"],
+        json_schema_extra={"pattern": names.DNS_LABEL, "maxLength": 63})]
+
+
 class BillGrantsIn(_In):
-    services: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]], Field(max_length=1000)]
+    grants: Annotated[list[GrantIn], Field(max_length=1000, description="Callers that may bill this org with "
+                                           "X-Bill-Org; replaces the wallet's grants")]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_the_old_shape(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "services" in data:
+            raise PydanticCustomError(GRANTS_SHAPE_CHANGED, GRANTS_SHAPE_MESSAGE)
+        return data
 
 
 class HoldIn(_In):
@@ -151,9 +191,14 @@ class ReserveOut(BaseModel):
     shortfall: int
 
 
+class GrantOut(BaseModel):
+    org: str
+    service: str
+
+
 class BillGrantsOut(BaseModel):
     wallet: str
-    services: list[str]
+    grants: list[GrantOut] = Field(description="Sorted by org, then service")
 
 
 class HoldOut(BaseModel):

@@ -100,8 +100,10 @@ idempotency_keys = Table(
     Column("created_at", BigInteger, nullable=False, index=True),
 )
 
+# The service `service` owned by org `org` may bill wallet `wallet_id` (migration 0002).
 bill_grants = Table(
     "bill_grants", metadata,
     Column("wallet_id", String(80), primary_key=True),
-    Column("service", String(255), primary_key=True),
+    Column("org", String(63), primary_key=True),
+    Column("service", String(63), primary_key=True),
 )

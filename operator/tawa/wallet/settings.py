@@ -16,6 +16,7 @@ INTRO_GRANT = 50_000
 MAX_TOKENS = 2**53  # largest integer every JSON reader keeps exact
 MAX_BATCH = 1000
 MIN_IDEMPOTENCY_HOURS = 24
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def data_dir() -> Path:
@@ -31,6 +32,16 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number") from None
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """Everything the HTTP app needs; `from_env` reads the environment once at start-up."""
@@ -44,6 +55,15 @@ class ServerSettings:
     # Idempotency keys are kept at least 24 hours (DESIGN.md); older ones are swept.
     idempotency_hours: float = 72.0
     default_hold_ttl: int = 300
+    # A client must finish its request line and headers within this many seconds of
+    # connecting (or of starting its next request), and its body within body_timeout of
+    # the headers: a socket that trickles bytes cannot hold a connection slot for long.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    # Larger bodies are refused (413) from their Content-Length, before they are read.
+    max_body_bytes: int = MAX_BODY_BYTES
+    # /docs and /redoc (Swagger UI, ReDoc) are off unless asked for; /openapi.json is always served.
+    docs: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServerSettings:
@@ -53,8 +73,12 @@ class ServerSettings:
             "token": env.get("TAWA_WALLET_TOKEN") or None,
             "open_reads": _truthy(env.get("TAWA_WALLET_OPEN_READS")),
             "insecure_no_auth": _truthy(env.get("TAWA_WALLET_INSECURE_NO_AUTH")),
-            "sweep_seconds": float(env.get("TAWA_WALLET_SWEEP_SECONDS", "5")),
-            "idempotency_hours": float(env.get("TAWA_WALLET_IDEMPOTENCY_HOURS", "72")),
+            "sweep_seconds": _number("TAWA_WALLET_SWEEP_SECONDS", 5.0),
+            "idempotency_hours": _number("TAWA_WALLET_IDEMPOTENCY_HOURS", 72.0),
+            "header_timeout": _number("TAWA_WALLET_HEADER_TIMEOUT", 10.0),
+            "body_timeout": _number("TAWA_WALLET_BODY_TIMEOUT", 30.0),
+            "max_body_bytes": int(_number("TAWA_WALLET_MAX_BODY_BYTES", MAX_BODY_BYTES)),
+            "docs": _truthy(env.get("TAWA_WALLET_DOCS")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -62,6 +86,11 @@ class ServerSettings:
     def __post_init__(self) -> None:
         if self.idempotency_hours < MIN_IDEMPOTENCY_HOURS:
             raise ValueError(f"TAWA_WALLET_IDEMPOTENCY_HOURS must be at least {MIN_IDEMPOTENCY_HOURS}")
+        for name, value in (("TAWA_WALLET_HEADER_TIMEOUT", self.header_timeout),
+                            ("TAWA_WALLET_BODY_TIMEOUT", self.body_timeout),
+                            ("TAWA_WALLET_MAX_BODY_BYTES", self.max_body_bytes)):
+            if not value > 0:
+                raise ValueError(f"{name} must be a positive number")
         if not self.token and not self.insecure_no_auth:
             raise ValueError(
                 "TAWA_WALLET_TOKEN is not set: refusing to start a wallet anyone could spend from; "

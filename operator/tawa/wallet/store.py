@@ -33,6 +33,7 @@ import orjson
 from sqlalchemy import Connection, Engine, Table, bindparam, case, create_engine, event, func, or_, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from tawa.names import Grant
 from tawa.wallet import domain as d
 from tawa.wallet.schema import (
     accounts,
@@ -403,14 +404,16 @@ class Store:
 
         return self._transact(work)
 
-    def put_bill_grants(self, wallet_id: str, services: Sequence[str]) -> dict[str, Any]:
+    def put_bill_grants(self, wallet_id: str, grants: Sequence[Grant]) -> dict[str, Any]:
+        """Replace the wallet's grants (callers checked by the HTTP model: org slug, service DNS label)."""
         def work(conn: Connection) -> dict[str, Any]:
             self._require_wallet(conn, wallet_id)
             conn.execute(bill_grants.delete().where(bill_grants.c.wallet_id == wallet_id))
-            unique = sorted(set(services))
+            unique = sorted(set(grants))
             if unique:
-                conn.execute(bill_grants.insert(), [{"wallet_id": wallet_id, "service": s} for s in unique])
-            return {"wallet": wallet_id, "services": unique}
+                conn.execute(bill_grants.insert(), [{"wallet_id": wallet_id, "org": g.org, "service": g.service}
+                                                    for g in unique])
+            return _grants_view(wallet_id, unique)
 
         return self._transact(work)
 
@@ -442,9 +445,10 @@ class Store:
     def get_bill_grants(self, wallet_id: str) -> dict[str, Any]:
         with self._read() as conn:
             self._require_wallet(conn, wallet_id)
-            rows = conn.execute(select(bill_grants.c.service).where(bill_grants.c.wallet_id == wallet_id)
-                                .order_by(bill_grants.c.service))
-            return {"wallet": wallet_id, "services": [r.service for r in rows]}
+            rows = conn.execute(select(bill_grants.c.org, bill_grants.c.service)
+                                .where(bill_grants.c.wallet_id == wallet_id))
+            # Sorted here, not by SQL: PostgreSQL's collation may order '-' differently from SQLite.
+            return _grants_view(wallet_id, sorted(Grant(r.org, r.service) for r in rows))
 
     def ledger(self, wallet_id: str, limit: int, cursor: int | None, start: int | None,
                end: int | None) -> dict[str, Any]:
@@ -544,6 +548,10 @@ def _window(q: Any, column: Any, start: int | None, end: int | None) -> Any:
     return q
 
 
+def _grants_view(wallet_id: str, grants: Sequence[Grant]) -> dict[str, Any]:
+    return {"wallet": wallet_id, "grants": [g.json() for g in grants]}
+
+
 def _hold(r: Any) -> d.HoldState:
     return d.HoldState(r.id, r.wallet_id, r.tokens, r.remaining, r.settled, r.released, r.status, r.expires_at,
                        r.created_at)
@@ -604,6 +612,6 @@ def parse_time(value: str | None, name: str, end: bool = False) -> int | None:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
     except ValueError:
-        raise d.Refusal(422, "INVALID_TIME", f"{name} must be a date (YYYY-MM-DD) or an ISO-8601 time; "
-                        f"got {value!r}", name) from None
+        raise d.Refusal(422, "INVALID_TIME", f"{name}: must be a date (YYYY-MM-DD) or an ISO-8601 time, "
+                        "e.g. 2026-01-31 or 2026-01-31T12:00:00Z", name) from None  # the value is not echoed
     return int(moment.timestamp() * d.MICROS)
