@@ -50,6 +50,7 @@ def test_a_grant_to_acme_quoter_is_not_a_grant_to_any_quoter(janus: JanusProcess
                                                               upstream: RecordingUpstream) -> None:
     """Finding 2: `serviceId: quoter` with `programId: attacker` billed an org that granted acme's quoter."""
     acme, victim, attacker = funded(wallet, "acme"), funded(wallet, "victim"), funded(wallet, "attacker")
+    wallet.client.create_wallet("insureco")  # docman's owner, credited for the call
     wallet.client.put_bill_grants(victim, [Grant(acme, "quoter")])
     impostor = httpx.post(janus.proxy("docman", "/documents"),
                           headers={**janus.auth(attacker, "quoter"), "X-Bill-Org": victim})

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tawa.names import Grant
+from tawa.names import org_of_wallet as org_of
 from tawa.wallet.client import (
     HoldClosed,
     HoldRequest,
@@ -94,11 +96,11 @@ def test_unknown_wallet_is_404_everywhere(http: httpx.Client) -> None:
 def test_purchase_credits_purchased_and_shows_in_ledger(server: WalletServer) -> None:
     c = server.client
     wid = funded(c)
-    charge = c.purchase(wid, 10_000)
+    charge = c.purchase(org_of(wid), 10_000)
     assert charge.wallet.balances.purchased == 10_000 and charge.wallet.total == 60_000
     assert {(e.account, e.amount) for e in charge.transaction.entries} == {
         ("platform:purchases", -10_000), (f"{wid}:purchased", 10_000)}
-    assert c.ledger(wid).transactions[0].type == "purchase"
+    assert c.ledger(org_of(wid)).transactions[0].type == "purchase"
 
 
 # ---------------------------------------------------------------- bad input
@@ -112,7 +114,7 @@ def test_bad_amounts_are_422_naming_tokens_and_change_nothing(server: WalletServ
                                                              amount: Any) -> None:
     wid = funded(server.client, 1_000)
     before = http.get(f"/v1/wallets/{wid}").json()
-    hold = server.client.hold(wid, 100)
+    hold = server.client.hold(org_of(wid), 100)
     for path, body in ((f"/v1/wallets/{wid}/purchases", {"tokens": amount}),
                        (f"/v1/wallets/{wid}/hosting-charges", {"component": "c", "hour": "h", "tokens": amount}),
                        ("/v1/holds", {"wallet": wid, "tokens": amount}),
@@ -140,7 +142,7 @@ def test_missing_token_field_and_malformed_json(server: WalletServer, http: http
 
 def test_missing_idempotency_key_is_400_naming_the_header(server: WalletServer, http: httpx.Client) -> None:
     wid = funded(server.client, 100)
-    hold = server.client.hold(wid, 10)
+    hold = server.client.hold(org_of(wid), 10)
     for path, body in (("/v1/wallets", {"org": org()}), (f"/v1/wallets/{wid}/purchases", {"tokens": 5}),
                        (f"/v1/wallets/{wid}/check-reserve", {"tier": "nano"}),
                        (f"/v1/wallets/{wid}/hosting-charges", {"component": "c", "hour": "h", "tokens": 1}),
@@ -168,7 +170,7 @@ def test_replay_returns_first_answer_and_other_body_is_422(server: WalletServer,
     assert other.status_code == 422 and other.json()["error"] == "IDEMPOTENCY_KEY_REUSED"
     assert http.get(f"/v1/wallets/{wid}").json()["balances"]["purchased"] == 700
     with pytest.raises(IdempotencyConflict):
-        server.client.purchase(wid, 702, idempotency_key="buy-" + wid)
+        server.client.purchase(org_of(wid), 702, idempotency_key="buy-" + wid)
 
 
 def test_a_refused_request_is_evaluated_again_on_retry(server: WalletServer) -> None:
@@ -177,12 +179,12 @@ def test_a_refused_request_is_evaluated_again_on_retry(server: WalletServer) -> 
     wid = funded(c)
     key = f"hosting/uid-{wid}/2026-01-01T00:00:00Z"
     with pytest.raises(InsufficientGas) as refused:
-        c.hosting_charge(wid, "docman", "2026-01-01T00:00:00Z", 60_000, idempotency_key=key)
+        c.hosting_charge(org_of(wid), "docman", "2026-01-01T00:00:00Z", 60_000, idempotency_key=key)
     assert (refused.value.required, refused.value.available) == (60_000, 50_000)
-    c.purchase(wid, 10_000)
-    paid = c.hosting_charge(wid, "docman", "2026-01-01T00:00:00Z", 60_000, idempotency_key=key)
+    c.purchase(org_of(wid), 10_000)
+    paid = c.hosting_charge(org_of(wid), "docman", "2026-01-01T00:00:00Z", 60_000, idempotency_key=key)
     assert paid.wallet.total == 0 and not paid.replayed
-    again = c.hosting_charge(wid, "docman", "2026-01-01T00:00:00Z", 60_000, idempotency_key=key)
+    again = c.hosting_charge(org_of(wid), "docman", "2026-01-01T00:00:00Z", 60_000, idempotency_key=key)
     assert again == paid and again.replayed
 
 
@@ -193,7 +195,7 @@ def test_a_refused_request_is_evaluated_again_on_retry(server: WalletServer) -> 
                                                        ("medium", False, 370), ("xlarge", False, 131_770)])
 def test_check_reserve_with_only_intro_tokens(server: WalletServer, tier: str, ok: bool, shortfall: int) -> None:
     wid = funded(server.client)
-    r = server.client.check_reserve(wid, tier, 1)
+    r = server.client.check_reserve(org_of(wid), tier, 1)
     assert (r.ok, r.balance, r.shortfall) == (ok, 50_000, shortfall)
     assert r.required == {"nano": 10_950, "small": 21_900, "medium": 50_370, "xlarge": 181_770}[tier]
 
@@ -201,8 +203,8 @@ def test_check_reserve_with_only_intro_tokens(server: WalletServer, tier: str, o
 def test_check_reserve_counts_replicas_and_holds(server: WalletServer, http: httpx.Client) -> None:
     c = server.client
     wid = funded(c, 1_000)
-    c.hold(wid, 400)
-    r = c.check_reserve(wid, "nano", 5)
+    c.hold(org_of(wid), 400)
+    r = c.check_reserve(org_of(wid), "nano", 5)
     assert (r.required, r.balance, r.ok, r.shortfall) == (54_750, 50_600, False, 4_150)
     bad = post(http, f"/v1/wallets/{wid}/check-reserve", {"tier": "huge", "replicas": 1})
     assert bad.status_code == 422 and bad.json()["field"] == "tier" and "nano" in bad.json()["message"]
@@ -211,12 +213,12 @@ def test_check_reserve_counts_replicas_and_holds(server: WalletServer, http: htt
 def test_hosting_spends_intro_then_purchased_then_earned(server: WalletServer) -> None:
     c = server.client
     payer, earner = funded(c, 1_000), funded(c, 1_000)
-    hold = c.hold(payer, 300)
-    c.settle(hold.id, earner, 300, service="s", route="/r", method="GET", request_id="r1")
-    charge = c.hosting_charge(earner, "docman", "2026-01-01T00:00:00Z", 50_900, tier="nano", pods=1)
+    hold = c.hold(org_of(payer), 300)
+    c.settle(hold.id, org_of(earner), 300, service="s", route="/r", method="GET", request_id="r1")
+    charge = c.hosting_charge(org_of(earner), "docman", "2026-01-01T00:00:00Z", 50_900, tier="nano", pods=1)
     paid = {e.token_type: -e.amount for e in charge.transaction.entries if e.wallet == earner}
     assert paid == {"intro": 50_000, "purchased": 900}
-    charge = c.hosting_charge(earner, "docman", "2026-01-01T01:00:00Z", 150)
+    charge = c.hosting_charge(org_of(earner), "docman", "2026-01-01T01:00:00Z", 150)
     paid = {e.token_type: -e.amount for e in charge.transaction.entries if e.wallet == earner}
     assert paid == {"purchased": 100, "earned": 50}
     assert ("platform:hosting-revenue", 150) in {(e.account, e.amount) for e in charge.transaction.entries}
@@ -225,7 +227,7 @@ def test_hosting_spends_intro_then_purchased_then_earned(server: WalletServer) -
 def test_hosting_402_debits_nothing_and_names_required_and_available(server: WalletServer,
                                                                    http: httpx.Client) -> None:
     wid = funded(server.client, 10)
-    server.client.hold(wid, 10)
+    server.client.hold(org_of(wid), 10)
     r = post(http, f"/v1/wallets/{wid}/hosting-charges", {"component": "c", "hour": "h", "tokens": 50_001})
     assert r.status_code == 402
     assert r.json() | {"message": ""} == {"error": "INSUFFICIENT_GAS", "message": "", "field": "tokens",
@@ -239,46 +241,46 @@ def test_hosting_402_debits_nothing_and_names_required_and_available(server: Wal
 def test_api_gas_never_uses_intro(server: WalletServer) -> None:
     wid = funded(server.client)
     with pytest.raises(InsufficientGas) as exc:
-        server.client.hold(wid, 1)
+        server.client.hold(org_of(wid), 1)
     assert exc.value.available == 0 and exc.value.wallet == wid
 
 
 def test_hold_settle_many_times_then_release(server: WalletServer) -> None:
     c = server.client
     caller, provider = funded(c, 100), funded(c)
-    hold = c.hold(caller, 60, ttl_seconds=60)
+    hold = c.hold(org_of(caller), 60, ttl_seconds=60)
     assert (hold.remaining, hold.status) == (60, "open")
-    assert c.get_wallet(caller).available.api == 40
-    s1 = c.settle(hold.id, provider, 25, service="docman", route="/documents", method="POST", request_id="q1")
-    s2 = c.settle(hold.id, provider, 5, service="docman", route="/documents", method="POST", request_id="q2")
+    assert c.get_wallet(org_of(caller)).available.api == 40
+    s1 = c.settle(hold.id, org_of(provider), 25, service="docman", route="/documents", method="POST", request_id="q1")
+    s2 = c.settle(hold.id, org_of(provider), 5, service="docman", route="/documents", method="POST", request_id="q2")
     assert (s1.remaining, s2.remaining, s2.paid_from) == (35, 30, {"purchased": 5})
     with pytest.raises(InvalidRequest) as exc:
-        c.settle(hold.id, provider, 31, service="d", route="/", method="GET", request_id="q3")
+        c.settle(hold.id, org_of(provider), 31, service="d", route="/", method="GET", request_id="q3")
     assert exc.value.status == 422 and exc.value.code == "HOLD_EXCEEDED"
     released = c.release(hold.id)
     assert (released.status, released.remaining, released.settled, released.released) == ("released", 0, 30, 30)
     with pytest.raises(HoldClosed) as closed:
-        c.settle(hold.id, provider, 1, service="d", route="/", method="GET", request_id="q4")
+        c.settle(hold.id, org_of(provider), 1, service="d", route="/", method="GET", request_id="q4")
     assert closed.value.status == 409 and closed.value.code == "HOLD_RELEASED"
-    w, p = c.get_wallet(caller), c.get_wallet(provider)
+    w, p = c.get_wallet(org_of(caller)), c.get_wallet(org_of(provider))
     assert (w.balances.purchased, w.held, p.balances.earned) == (70, 0, 30)
-    types = [t.type for t in c.ledger(caller).transactions[:4]]
+    types = [t.type for t in c.ledger(org_of(caller)).transactions[:4]]
     assert types == ["release", "api_gas", "api_gas", "hold"]
-    provider_view = c.ledger(provider).transactions[0]
+    provider_view = c.ledger(org_of(provider)).transactions[0]
     assert provider_view.type == "api_gas" and provider_view.details["requestId"] == "q2"
 
 
 def test_hold_expires_after_ttl_and_frees_funds(server: WalletServer) -> None:
     c = server.client
     caller, provider = funded(c, 100), funded(c)
-    hold = c.hold(caller, 100, ttl_seconds=1)
-    assert c.get_wallet(caller).available.api == 0
+    hold = c.hold(org_of(caller), 100, ttl_seconds=1)
+    assert c.get_wallet(org_of(caller)).available.api == 0
     time.sleep(1.2)
-    assert c.get_wallet(caller).available.api == 100  # overdue holds stop counting at once
+    assert c.get_wallet(org_of(caller)).available.api == 100  # overdue holds stop counting at once
     with pytest.raises(HoldClosed) as exc:
-        c.settle(hold.id, provider, 1, service="d", route="/", method="GET", request_id="x")
+        c.settle(hold.id, org_of(provider), 1, service="d", route="/", method="GET", request_id="x")
     assert exc.value.code == "HOLD_EXPIRED"
-    assert c.ledger(caller).transactions[0].type == "expiry"
+    assert c.ledger(org_of(caller)).transactions[0].type == "expiry"
     assert c.integrity().ok
 
 
@@ -286,30 +288,31 @@ def test_unknown_hold_and_unknown_provider(server: WalletServer) -> None:
     c = server.client
     caller = funded(c, 10)
     with pytest.raises(Exception) as exc:
-        c.settle("hold-nope", caller, 1, service="d", route="/", method="GET", request_id="x")
+        c.settle("hold-nope", org_of(caller), 1, service="d", route="/", method="GET", request_id="x")
     assert getattr(exc.value, "code", "") == "HOLD_NOT_FOUND" and exc.value.status == 404  # type: ignore[attr-defined]
-    hold = c.hold(caller, 10)
+    hold = c.hold(org_of(caller), 10)
     with pytest.raises(WalletNotFound) as nf:
-        c.settle(hold.id, "wallet-nobody-here", 1, service="d", route="/", method="GET", request_id="x")
+        c.settle(hold.id, "nobody-here", 1, service="d", route="/", method="GET", request_id="x")
     assert nf.value.field == "provider"
-    assert c.get_wallet(caller).held == 10
+    assert c.get_wallet(org_of(caller)).held == 10
 
 
 def test_batch_forms_answer_each_item(server: WalletServer) -> None:
     c = server.client
     caller, provider = funded(c, 1_000), funded(c)
-    holds = c.hold_batch([HoldRequest(caller, 100, key="hb1"), HoldRequest(caller, 10_000, key="hb2")])
+    holds = c.hold_batch([HoldRequest(org_of(caller), 100, key="hb1"), HoldRequest(org_of(caller), 10_000, key="hb2")])
     assert [r.status for r in holds] == [201, 402]
     assert isinstance(holds[1].error, InsufficientGas)
     hid = holds[0].value.id  # type: ignore[union-attr]
-    items = [SettleRequest(hid, provider, 30, "svc", "/r", "GET", f"r{i}", key=f"sb-{hid}-{i}") for i in range(3)]
-    items.append(SettleRequest(hid, provider, 30, "svc", "/r", "GET", "r3", key=f"sb-{hid}-3"))
+    items = [SettleRequest(hid, org_of(provider), 30, "svc", "/r", "GET", f"r{i}", key=f"sb-{hid}-{i}")
+             for i in range(3)]
+    items.append(SettleRequest(hid, org_of(provider), 30, "svc", "/r", "GET", "r3", key=f"sb-{hid}-3"))
     results = c.settle_batch(items)
     assert [r.status for r in results] == [200, 200, 200, 422]
     assert [r.value.remaining for r in results[:3]] == [70, 40, 10]  # type: ignore[union-attr]
     again = c.settle_batch(items[:3])
     assert [r.body for r in again] == [r.body for r in results[:3]]
-    assert c.get_wallet(provider).balances.earned == 90
+    assert c.get_wallet(org_of(provider)).balances.earned == 90
     raw = httpx.post(f"{server.url}/v1/settlements/batch", headers=server.headers("b-" + hid),
                      json={"items": [{"key": "only-key"}, "nonsense", {"key": "z", "hold": hid, "provider": provider,
                                                                       "tokens": "1", "service": "s", "route": "/",
@@ -323,19 +326,23 @@ def test_batch_forms_answer_each_item(server: WalletServer) -> None:
 
 def test_bill_grants_put_and_get(server: WalletServer, http: httpx.Client) -> None:
     wid = funded(server.client)
-    assert server.client.get_bill_grants(wid).services == []
-    assert server.client.put_bill_grants(wid, ["quoter", "docman", "quoter"]).services == ["docman", "quoter"]
-    assert http.get(f"/v1/wallets/{wid}/bill-grants").json() == {"wallet": wid, "services": ["docman", "quoter"]}
-    assert server.client.put_bill_grants(wid, []).services == []
+    assert server.client.get_bill_grants(org_of(wid)).grants == ()
+    given = [Grant("acme", "quoter"), Grant("acme", "docman"), Grant("acme", "quoter")]
+    assert server.client.put_bill_grants(org_of(wid), given).grants == (Grant("acme", "docman"),
+                                                                         Grant("acme", "quoter"))
+    assert http.get(f"/v1/wallets/{wid}/bill-grants").json() == {
+        "wallet": wid, "grants": [{"org": "acme", "service": "docman"}, {"org": "acme", "service": "quoter"}]}
+    assert server.client.put_bill_grants(org_of(wid), []).grants == ()
 
 
 def test_gas_events_and_stats(server: WalletServer) -> None:
     c = server.client
     caller, provider = funded(c, 1_000), funded(c)
-    hold = c.hold(caller, 100)
+    hold = c.hold(org_of(caller), 100)
     for i, (service, tokens) in enumerate([("docman", 5), ("docman", 5), ("quoter", 3)]):
-        c.settle(hold.id, provider, tokens, service=service, route="/documents", method="POST", request_id=f"req{i}")
-    c.hosting_charge(caller, "docman", "2026-01-01T00:00:00Z", 10, tier="nano", pods=2, service="docman")
+        c.settle(hold.id, org_of(provider), tokens, service=service, route="/documents", method="POST",
+                 request_id=f"req{i}")
+    c.hosting_charge(org_of(caller), "docman", "2026-01-01T00:00:00Z", 10, tier="nano", pods=2, service="docman")
     org_name = caller.removeprefix("wallet-")
     events = c.gas_events(org=org_name).events
     assert [(e.kind, e.service, e.tokens) for e in events] == [
@@ -356,9 +363,9 @@ def test_ledger_pages_newest_first_with_cursor(server: WalletServer, http: httpx
     c = server.client
     wid = funded(c)
     for n in range(1, 6):
-        c.purchase(wid, n)
-    page1 = c.ledger(wid, limit=4)
-    page2 = c.ledger(wid, limit=4, cursor=page1.next_cursor)
+        c.purchase(org_of(wid), n)
+    page1 = c.ledger(org_of(wid), limit=4)
+    page2 = c.ledger(org_of(wid), limit=4, cursor=page1.next_cursor)
     amounts = [t.amount for t in page1.transactions + page2.transactions]
     assert amounts == [5, 4, 3, 2, 1, 50_000] and page2.next_cursor is None
     assert http.get(f"/v1/wallets/{wid}/ledger", params={"cursor": "abc"}).status_code == 422
@@ -375,7 +382,7 @@ def test_auth_401_without_token_403_with_wrong_one(server: WalletServer) -> None
     r = httpx.get(f"{server.url}/v1/gas/events", headers={"Authorization": "Bearer wrong"})
     assert r.status_code == 403 and r.json()["error"] == "FORBIDDEN"
     with pytest.raises(WalletAuthError):
-        WalletClient(server.url, "wrong").get_bill_grants("wallet-x")
+        WalletClient(server.url, "wrong").get_bill_grants("x")
     assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
 
 
