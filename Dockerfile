@@ -27,10 +27,10 @@ WORKDIR /src
 COPY pyproject.toml README.md requirements.lock ./
 COPY operator/ operator/
 # One install of the real sources (never over a placeholder: setuptools' build/ would keep it).
-# Only the wheelhouse is offered, so every dependency is the locked version.
+# Only the wheelhouse is offered, so every dependency is the locked version. The kubernetes
+# package ships an asyncio copy of its client (~70 MB) that nothing here imports.
 RUN /opt/tawa/bin/pip install -q --no-build-isolation . \
  && /opt/tawa/bin/pip uninstall -q --yes setuptools pip \
- # The kubernetes package ships an asyncio copy of its client (~70 MB) that nothing here imports.
  && rm -rf /opt/tawa/lib/python3.11/site-packages/kubernetes/aio \
  && /opt/tawa/bin/python -m compileall -q /opt/tawa/lib \
  && /opt/tawa/bin/tawa --version

@@ -28,7 +28,8 @@ def _why_kind_cannot_run() -> str | None:
     if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         return "no Docker engine answers `docker info`: kind cannot start here"
     if subprocess.run(["docker", "image", "inspect", KIND_NODE_IMAGE], capture_output=True).returncode != 0:
-        return f"kind's node image {KIND_NODE_IMAGE} is not in the Docker engine: `docker load` it, or run where a registry can be pulled from"
+        return (f"kind's node image {KIND_NODE_IMAGE} is not in the Docker engine: `docker load` it, or run "
+                "where a registry can be pulled from")
     return None
 
 

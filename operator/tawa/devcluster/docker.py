@@ -46,7 +46,7 @@ class Daemon:
 
 
 def docker_cli() -> str:
-    found = shutil.which("docker")
+    found = shutil.which("docker")  # PATH only: a test (or a user) hides a tool by leaving it off PATH
     if found is None:
         raise DockerUnavailable("no `docker` command: install Docker (on Debian: `make docker-engine`, "
                                 "i.e. apt-get install docker.io)")
@@ -65,6 +65,7 @@ def own_host() -> str:
 
 def find_or_start() -> Daemon:
     """The daemon DOCKER_HOST names when it answers, else ours (started if it is not running)."""
+    docker_cli()  # every use needs the client: say so first when it is missing
     named = os.environ.get("DOCKER_HOST")
     if named and named != own_host() and answers(named):
         return Daemon(named, started_here=False)
@@ -75,7 +76,7 @@ def find_or_start() -> Daemon:
 
 
 def _dockerd_command() -> list[str]:
-    dockerd = shutil.which("dockerd") or ("/usr/sbin/dockerd" if Path("/usr/sbin/dockerd").exists() else None)
+    dockerd = shutil.which("dockerd")
     if dockerd is None:
         raise DockerUnavailable("no `dockerd`: install the Docker engine (on Debian: `make docker-engine`, "
                                 "i.e. apt-get install docker.io)")

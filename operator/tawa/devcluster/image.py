@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tawa import __version__
 from tawa.devcluster.build import cache_root
-from tawa.devcluster.docker import Daemon, DockerUnavailable, docker_cli, find_or_start
+from tawa.devcluster.docker import Daemon, DockerUnavailable, docker_cli, find_or_start, own_host
 
 REPO = Path(__file__).resolve().parents[3]
 LOCK = REPO / "requirements.lock"
@@ -65,8 +65,7 @@ def _say(message: str) -> None:
 
 
 def _debootstrap() -> str:
-    found = shutil.which("debootstrap") or ("/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists()
-                                             else None)
+    found = shutil.which("debootstrap")
     if found is None:
         raise ImageError("no `debootstrap` to make the Debian base image: install it (on Debian: "
                          "`make docker-engine`, i.e. apt-get install debootstrap), or build with "
@@ -154,6 +153,20 @@ def build_image(daemon: Daemon, base: str, reference: str) -> None:
     env = {**daemon.env(), "DOCKER_BUILDKIT": "0"}
     subprocess.run([docker_cli(), "build", "-q", "--build-arg", f"PYTHON_IMAGE={base}", "-t", reference,
                     str(REPO)], check=True, env=env, stdout=subprocess.DEVNULL)
+    prune_old_build_stages(daemon)
+
+
+def prune_old_build_stages(daemon: Daemon) -> None:
+    """Keeps the cached data root from growing by a build stage per source change: on our own daemon
+    only (never someone else's), every untagged image but the newest (the build stage just made,
+    which the next build reuses) is removed."""
+    if daemon.host != own_host():
+        return
+    listed = subprocess.run([docker_cli(), "images", "--filter", "dangling=true", "--quiet"], check=True,
+                            capture_output=True, text=True, env=daemon.env()).stdout.split()
+    stale = list(dict.fromkeys(listed))[1:]  # newest first
+    if stale:
+        subprocess.run([docker_cli(), "rmi", *stale], capture_output=True, env=daemon.env())
 
 
 def image_size(daemon: Daemon, reference: str) -> int:
