@@ -8,6 +8,8 @@ BIN    := $(VENV)/bin
 LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 UV     := uv==0.9.5
+# dockerd, debootstrap and runc live in sbin, which a non-login shell's PATH may lack.
+export PATH := $(PATH):/usr/sbin:/sbin
 
 .PHONY: help install lock controlplane postgres docker-engine image docker-stop run stop lint typecheck test test-unit test-wallet crds manifests check-manifests helm-lint test-install \
         bench-wallet bench-janus bench-operator soak clean
@@ -38,8 +40,7 @@ postgres:  ## PostgreSQL's server binaries, for the wallet's PostgreSQL tests
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
 docker-engine:  ## the Docker engine and debootstrap (Debian's docker.io), for the image and its tests
-	@(command -v dockerd || ls /usr/sbin/dockerd) >/dev/null 2>&1 && \
-	  (command -v debootstrap || ls /usr/sbin/debootstrap) >/dev/null 2>&1 || \
+	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null) || \
 	  echo "docker-engine: could not install docker.io and debootstrap (apt-get, as root): no image here"
 

@@ -7,20 +7,35 @@ import secrets
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tawa.catalog.render import API_GROUP, PLURAL
 from tawa.devcluster import demo
 from tawa.devcluster.processes import Process, free_port, wait_until
 from tawa.devcluster.stack import StackState, _http_ok
 from tests.container.conftest import StartContainer, volume_dir
 from tests.container.test_image import DATA
 from tests.container.test_operator_image import readable_kubeconfig
-from tests.fixtures.cluster import KubeCluster
+from tests.fixtures.cluster import KubeCluster, eventually
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).parents[2]
 KUBECONFIG = "/etc/tawa/kube/kubeconfig"
+
+
+def _story_components(kube: KubeCluster, env: str) -> list[dict[str, Any]]:
+    listed = kube.custom.list_cluster_custom_object(API_GROUP, "v1", PLURAL)["items"]
+    return [c for c in listed if c["metadata"]["namespace"].endswith(f"-{env}")]
+
+
+def remove_the_story(kube: KubeCluster, env: str) -> None:
+    """Deletes its namespaces while the operator still runs, so no Component is left on the shared
+    control plane for later tests' operators and Janus registries to find."""
+    for namespace in {c["metadata"]["namespace"] for c in _story_components(kube, env)}:
+        kube.core.delete_namespace(namespace)
+    eventually(lambda: not _story_components(kube, env), what="the story's Components deleted")
 
 
 def test_the_readme_story_with_all_three_in_containers(containers: StartContainer, kube_cluster: KubeCluster,
@@ -50,6 +65,7 @@ def test_the_readme_story_with_all_three_in_containers(containers: StartContaine
         demo.run(state, REPO / "examples", told.append)
     finally:
         upstream.stop()
+        remove_the_story(kube_cluster, env)
     story = "\n".join(told)
     assert f"✓ docman-{env}/docman (small): running, 1/1 pods ready" in story
     assert f"✓ quoter-{env}/quoter (nano): running" in story
