@@ -9,6 +9,7 @@ own image.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -24,10 +25,22 @@ KIND_NODE_IMAGE = "kindest/node:v1.34.0"
 REPO = Path(__file__).parents[2]
 
 
+def _docker_env() -> dict[str, str]:
+    """DOCKER_HOST, or the project's own daemon (`make image` leaves it running) when that is unset."""
+    from tawa.devcluster.docker import SOCKET, own_host
+
+    if "DOCKER_HOST" not in os.environ and SOCKET.exists():
+        return {**os.environ, "DOCKER_HOST": own_host()}
+    return dict(os.environ)
+
+
 def _why_kind_cannot_run() -> str | None:
-    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+    env = _docker_env()
+    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True,
+                                                        env=env).returncode != 0:
         return "no Docker engine answers `docker info`: kind cannot start here"
-    if subprocess.run(["docker", "image", "inspect", KIND_NODE_IMAGE], capture_output=True).returncode != 0:
+    if subprocess.run(["docker", "image", "inspect", KIND_NODE_IMAGE], capture_output=True,
+                      env=env).returncode != 0:
         return (f"kind's node image {KIND_NODE_IMAGE} is not in the Docker engine: `docker load` it, or run "
                 "where a registry can be pulled from")
     return None
@@ -49,9 +62,9 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     name = f"tawa-{uuid.uuid4().hex[:6]}"
     kubeconfig = tmp_path_factory.mktemp("kind") / "kubeconfig"
     subprocess.run([str(out / "kind"), "create", "cluster", "--name", name, "--kubeconfig", str(kubeconfig),
-                    "--image", KIND_NODE_IMAGE, "--wait", "120s"], check=True)
+                    "--image", KIND_NODE_IMAGE, "--wait", "120s"], check=True, env=_docker_env())
     yield kubeconfig
-    subprocess.run([str(out / "kind"), "delete", "cluster", "--name", name], check=False)
+    subprocess.run([str(out / "kind"), "delete", "cluster", "--name", name], check=False, env=_docker_env())
 
 
 def test_component_runs_on_kind(kind_cluster: Path, tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 BASE_PRUNED = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
                "usr/share/info", "usr/share/locale")
 IMAGE_REPOSITORY = "tawa"
+IMAGE_PYTHON = (3, 11)  # Debian bookworm's python3, and python:3.11-slim
 
 
 class ImageError(RuntimeError):
@@ -108,13 +109,18 @@ def ensure_base(daemon: Daemon) -> str:
 
 
 def wheelhouse_dir() -> Path:
-    return cache_root() / "wheelhouse" / _key(LOCK.read_text(), sys.platform, sys.version.split()[0][:4])
+    return cache_root() / "wheelhouse" / _key(LOCK.read_text(), sys.platform, *map(str, IMAGE_PYTHON))
 
 
 def ensure_wheelhouse() -> Path:
     """The locked set as wheels, verified against the lock's hashes, fetched once per lock."""
     if not LOCK.exists():
         raise ImageError(f"no {LOCK.name}: run `make lock` to write it")
+    if sys.version_info[:2] != IMAGE_PYTHON:
+        # The wheels are the host's: compiled ones only install on the same Python as the image's.
+        raise ImageError(f"the wheelhouse is built with this Python ({sys.version.split()[0]}), and the image's is "
+                         f"{'.'.join(map(str, IMAGE_PYTHON))}: run `make image` with PYTHON=python3.11 "
+                         "(after `make clean`)")
     wheels = wheelhouse_dir()
     if (wheels / ".complete").exists():
         return wheels
@@ -127,6 +133,9 @@ def ensure_wheelhouse() -> Path:
     (partial / ".complete").touch()
     shutil.rmtree(wheels, ignore_errors=True)
     partial.replace(wheels)
+    for stale in wheels.parent.iterdir():  # an earlier lock's wheels: the cache keeps one set
+        if stale != wheels and not stale.name.endswith(".partial"):
+            shutil.rmtree(stale, ignore_errors=True)
     return wheels
 
 
