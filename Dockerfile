@@ -1,26 +1,37 @@
-# syntax=docker/dockerfile:1
 # The one Tawa image. Its entrypoint is the `tawa` command; the three programs are
 #   docker run IMAGE operator run [--liveness http://0.0.0.0:8080/healthz] [--metrics-port 9090]
 #   docker run IMAGE wallet serve --host 0.0.0.0 --port 8081
 #   docker run IMAGE janus serve --port 3000 --wallet-url http://WALLET:8081
-# (helm/tawa and manifests/ run exactly these). Build: docker build -t REGISTRY/tawa:0.1.0 .
+# (helm/tawa and manifests/ run exactly these).
+#
+# Build it with `make image`: it fetches the locked dependencies (requirements.lock, hashes
+# checked) into build/wheelhouse first, and nothing in this build reaches the network.
+# No `# syntax` line: it builds with the classic builder (no frontend image to pull) and
+# with BuildKit. PYTHON_IMAGE is any Debian-like base with Python 3.11 and its venv module:
+# python:3.11-slim where a registry is reachable, or the Debian base `make image` makes.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# ---------------------------------------------------------------- build: wheel + venv
+# ---------------------------------------------------------------- build: the venv
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INDEX=1 \
+    PIP_FIND_LINKS=/wheels \
     PYTHONDONTWRITEBYTECODE=1
+# The wheelhouse first: it changes only with requirements.lock, so a source change reuses it.
+COPY build/wheelhouse/ /wheels/
+RUN python3 -m venv /opt/tawa \
+ && /opt/tawa/bin/pip install -q 'setuptools>=77'
 WORKDIR /src
-RUN python -m venv /opt/tawa
-# Dependencies first (only pyproject.toml), so that a source change reuses this layer.
-COPY pyproject.toml README.md ./
-RUN mkdir -p operator/tawa && touch operator/tawa/__init__.py \
- && /opt/tawa/bin/pip install . \
- && /opt/tawa/bin/pip uninstall --yes tawa
+COPY pyproject.toml README.md requirements.lock ./
 COPY operator/ operator/
-RUN /opt/tawa/bin/pip install --no-deps . \
+# One install of the real sources (never over a placeholder: setuptools' build/ would keep it).
+# Only the wheelhouse is offered, so every dependency is the locked version. The kubernetes
+# package ships an asyncio copy of its client (~70 MB) that nothing here imports.
+RUN /opt/tawa/bin/pip install -q --no-build-isolation . \
+ && /opt/tawa/bin/pip uninstall -q --yes setuptools pip \
+ && rm -rf /opt/tawa/lib/python3.11/site-packages/kubernetes/aio \
  && /opt/tawa/bin/python -m compileall -q /opt/tawa/lib \
  && /opt/tawa/bin/tawa --version
 
@@ -42,6 +53,7 @@ ENV PATH=/opt/tawa/bin:$PATH \
 WORKDIR /home/tawa
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
+RUN tawa --version
 # Janus, wallet, operator liveness, operator metrics.
 EXPOSE 3000 8081 8080 9090
 ENTRYPOINT ["tawa"]

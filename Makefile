@@ -5,21 +5,32 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+LOCK   := requirements.lock
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
+UV     := uv==0.9.5
+# dockerd, debootstrap and runc live in sbin, which a non-login shell's PATH may lack.
+export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: help install controlplane postgres run stop lint typecheck test test-unit test-wallet crds manifests check-manifests helm-lint test-install \
+.PHONY: help install lock controlplane postgres docker-engine image docker-stop run stop lint typecheck test test-unit test-wallet crds manifests check-manifests helm-lint test-install \
         bench-wallet bench-janus bench-operator soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The locked set (hashes checked), then tawa itself with no dependency of its own choosing:
+# a new release of anything cannot change what a clean clone installs.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*; touch $@
 
-install: $(STAMP)  ## the venv with tawa and its test tools
+install: $(STAMP)  ## the venv with tawa and its test tools, as requirements.lock pins them
+
+lock: install  ## upgrade requirements.lock to the newest releases pyproject.toml allows (with hashes)
+	test -x $(BIN)/uv || $(BIN)/pip install -q '$(UV)'
+	printf 'setuptools>=77\n' | $(BIN)/uv pip compile pyproject.toml - --extra test --upgrade --generate-hashes \
+	  --universal --python-version 3.11 --custom-compile-command 'make lock' -q -o $(LOCK)
 
 controlplane: install  ## build (first time, ~9 min) or find etcd, kube-apiserver, controllers, kwok
 	$(BIN)/python -m tawa.devcluster.build
@@ -27,6 +38,17 @@ controlplane: install  ## build (first time, ~9 min) or find etcd, kube-apiserve
 postgres:  ## PostgreSQL's server binaries, for the wallet's PostgreSQL tests
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+docker-engine:  ## the Docker engine and debootstrap (Debian's docker.io), for the image and its tests
+	@command -v dockerd >/dev/null && command -v debootstrap >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null) || \
+	  echo "docker-engine: could not install docker.io and debootstrap (apt-get, as root): no image here"
+
+image: install docker-engine  ## build the image, no registry needed; last lines: DOCKER_HOST=... and IMAGE=...
+	$(BIN)/python -m tawa.devcluster.image
+
+docker-stop: install  ## stop the Docker daemon that `make image` or the tests started
+	$(BIN)/python -m tawa.devcluster.docker stop
 
 run: controlplane  ## start the local stack, deploy examples/ and tell the story
 	$(BIN)/tawa dev up --detach
@@ -41,7 +63,7 @@ lint: install  ## ruff over the code, the tests and the benchmarks (rules in pyp
 typecheck: install  ## mypy --strict over the package (settings in pyproject.toml)
 	$(BIN)/mypy
 
-test: lint typecheck controlplane postgres  ## ruff and mypy, then every test: unit, the real control plane, wallet, Janus, PostgreSQL
+test: lint typecheck controlplane postgres docker-engine  ## ruff and mypy, then every test: unit, the real control plane, wallet, Janus, PostgreSQL, the image
 	$(BIN)/pytest -q
 
 test-unit: install  ## the fast tests, no servers

@@ -1,12 +1,15 @@
 """End to end on kind: real kubelets and containers instead of kwok's fake nodes.
 
-Runs only where a Docker engine answers (kind needs one); here it is skipped
-with that reason. The integration suite covers the same behaviour on the
-local control plane.
+Runs only where a Docker engine answers and kind's node image is in it (kind
+needs both; with no registry to pull the node image from, a daemon alone is not
+enough); otherwise it is skipped with that reason. The integration suite covers
+the same behaviour on the local control plane, and tests/container runs Tawa's
+own image.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -17,17 +20,35 @@ from pathlib import Path
 import pytest
 
 KIND_VERSION = "v0.30.0"
+# Named explicitly, so that the skip below checks for exactly the image kind would use.
+KIND_NODE_IMAGE = "kindest/node:v1.34.0"
 REPO = Path(__file__).parents[2]
 
 
-def _docker_engine() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+def _docker_env() -> dict[str, str]:
+    """DOCKER_HOST, or the project's own daemon (`make image` leaves it running) when that is unset."""
+    from tawa.devcluster.docker import SOCKET, own_host
+
+    if "DOCKER_HOST" not in os.environ and SOCKET.exists():
+        return {**os.environ, "DOCKER_HOST": own_host()}
+    return dict(os.environ)
 
 
-pytestmark = pytest.mark.skipif(not _docker_engine(), reason="no Docker engine answers `docker info`: kind cannot "
-                                "start here; tests/integration covers this on the local control plane")
+def _why_kind_cannot_run() -> str | None:
+    env = _docker_env()
+    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True,
+                                                        env=env).returncode != 0:
+        return "no Docker engine answers `docker info`: kind cannot start here"
+    if subprocess.run(["docker", "image", "inspect", KIND_NODE_IMAGE], capture_output=True,
+                      env=env).returncode != 0:
+        return (f"kind's node image {KIND_NODE_IMAGE} is not in the Docker engine: `docker load` it, or run "
+                "where a registry can be pulled from")
+    return None
+
+
+_REASON = _why_kind_cannot_run()
+pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"{_REASON}; tests/integration covers this on the "
+                                "local control plane")
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +62,9 @@ def kind_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     name = f"tawa-{uuid.uuid4().hex[:6]}"
     kubeconfig = tmp_path_factory.mktemp("kind") / "kubeconfig"
     subprocess.run([str(out / "kind"), "create", "cluster", "--name", name, "--kubeconfig", str(kubeconfig),
-                    "--wait", "120s"], check=True)
+                    "--image", KIND_NODE_IMAGE, "--wait", "120s"], check=True, env=_docker_env())
     yield kubeconfig
-    subprocess.run([str(out / "kind"), "delete", "cluster", "--name", name], check=False)
+    subprocess.run([str(out / "kind"), "delete", "cluster", "--name", name], check=False, env=_docker_env())
 
 
 def test_component_runs_on_kind(kind_cluster: Path, tmp_path: Path) -> None:
