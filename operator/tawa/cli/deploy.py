@@ -213,13 +213,19 @@ def _deployable_or_exit(file: Path, manifest: dict[str, Any]) -> Component:
 @click.option("--image", required=True, help="Container image to run.")
 @env_option
 @click.option("--replicas", type=click.IntRange(0, 1000), default=None, help="Override spec.replicas.")
-@click.option("--dry-run", is_flag=True, help="Show tokens/hour, the reserve and the runway; apply nothing.")
+@click.option("--dry-run", is_flag=True, help=(
+    "Show tokens/hour, the reserve and the runway at what the org would burn (its other Components' "
+    "running pods included); apply nothing."))
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the gate and the rollout.")
 @click.option("--timeout", type=float, default=300, show_default=True, help="Seconds to wait.")
 @json_option
 def deploy(file: Path, image: str, env_name: str, replicas: int | None, dry_run: bool, wait: bool,
            timeout: float, as_json: bool) -> None:
     """Apply FILE as a Component and wait until it runs, or say why it cannot.
+
+    The Component is checked as the operator checks it first (an invalid one, e.g.
+    with an empty --image, is not applied), then the wait is for the operator's
+    answer to this apply: its generation and its tier.
 
     Exit codes: 0 running, 1 blocked by the deploy gate (or timed out), 2 invalid spec.
     """
