@@ -128,6 +128,17 @@ def answered(kube: KubeCluster, ns: str, name: str, tier: str, reason: str, time
                       timeout=timeout, what=f"DeployGate {reason} for tier {tier}")
 
 
+def set_tier(kube: KubeCluster, comp: dict, tier: str) -> None:
+    comp["metadata"]["annotations"]["insureco.io/pod-tier"] = tier
+    kube.apply_component(comp)
+
+
+def shown_ready(kube: KubeCluster, ns: str, name: str) -> dict:
+    """status.ready and the Ready condition, once written."""
+    eventually(lambda: kube.component(ns, name)["status"].get("ready"), what="status.ready")
+    return {"ready": kube.component(ns, name)["status"]["ready"], **(kube.condition(ns, name, "Ready") or {})}
+
+
 def test_a_tier_raised_past_the_reserve_then_lowered_back_runs_again(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], org: str,
         production_backoff: OperatorProcess) -> None:
@@ -136,16 +147,24 @@ def test_a_tier_raised_past_the_reserve_then_lowered_back_runs_again(
     kube_cluster.apply_component(comp)
     ready_pods(kube_cluster, ns, "app", "nano", "256Mi")
 
-    comp["metadata"]["annotations"]["insureco.io/pod-tier"] = "xlarge"
-    kube_cluster.apply_component(comp)
+    set_tier(kube_cluster, comp, "xlarge")
     closed = answered(kube_cluster, ns, "app", "xlarge", "InsufficientReserve")
     assert "1 × xlarge" in closed["message"]
 
-    comp["metadata"]["annotations"]["insureco.io/pod-tier"] = "nano"  # as the message advises
-    kube_cluster.apply_component(comp)
+    set_tier(kube_cluster, comp, "nano")  # as the message advises
     opened = answered(kube_cluster, ns, "app", "nano", "ReserveCovered", timeout=15)
     assert opened["status"] == "True"
     ready_pods(kube_cluster, ns, "app", "nano", "256Mi")
+
+
+def test_a_blocked_component_shows_ready_0_of_0_and_why(
+        kube_cluster: KubeCluster, namespace: Callable[[str], str], org: str, gated: OperatorProcess) -> None:
+    ns = namespace("app")
+    kube_cluster.apply_component(component_manifest("app", ns, org, tier="medium"))
+    answered(kube_cluster, ns, "app", "medium", "InsufficientReserve")
+    ready = shown_ready(kube_cluster, ns, "app")
+    assert (ready["ready"], ready["status"], ready["reason"]) == ("0/0", "False", "InsufficientReserve")
+    assert ready["message"].startswith("0/0 pods: no Deployment until this is fixed: deploy blocked:")
 
 
 def test_lowering_the_tier_of_a_blocked_component_deploys_it_at_once(
@@ -155,18 +174,10 @@ def test_lowering_the_tier_of_a_blocked_component_deploys_it_at_once(
     comp = component_manifest("app", ns, org, tier="medium")
     kube_cluster.apply_component(comp)
     answered(kube_cluster, ns, "app", "medium", "InsufficientReserve")
-    # Blocked, never deployed: READY 0/0 and a Ready condition that says why.
-    status = eventually(lambda: (s := kube_cluster.component(ns, "app")["status"]).get("ready") and s,
-                        what="status.ready")
-    assert status["ready"] == "0/0"
-    ready = kube_cluster.condition(ns, "app", "Ready")
-    assert ready is not None and (ready["status"], ready["reason"]) == ("False", "InsufficientReserve")
-    assert ready["message"].startswith("0/0 pods: no Deployment until this is fixed: deploy blocked:")
-    time.sleep(8)  # long enough for a retry backoff to have grown past the 10 s below
+    time.sleep(16)  # a retry backoff (1, 2, 4, 8, 16 s) would next retry about 15 s from now
 
-    comp["metadata"]["annotations"]["insureco.io/pod-tier"] = "nano"
-    kube_cluster.apply_component(comp)
-    answered(kube_cluster, ns, "app", "nano", "ReserveCovered", timeout=10)
+    set_tier(kube_cluster, comp, "nano")
+    answered(kube_cluster, ns, "app", "nano", "ReserveCovered", timeout=8)
     ready_pods(kube_cluster, ns, "app", "nano", "256Mi")
 
 
@@ -179,8 +190,7 @@ def test_a_purchase_opens_the_gate_within_seconds(
     comp = component_manifest("app", ns, org, tier="medium")
     waits = []
     for tier in ("medium", "large", "xlarge"):
-        comp["metadata"]["annotations"]["insureco.io/pod-tier"] = tier
-        kube_cluster.apply_component(comp)
+        set_tier(kube_cluster, comp, tier)
         closed = answered(kube_cluster, ns, "app", tier, "InsufficientReserve")
         time.sleep(8)  # a retry backoff would be at 8-16 s by now
         shortfall = int(closed["message"].split("; ")[1].split(" short")[0].replace(",", ""))
@@ -201,10 +211,8 @@ def test_an_invalid_spec_still_shows_its_tier_gate_and_readiness(
     kube_cluster.apply_component(comp)
     valid = eventually(lambda: kube_cluster.condition(ns, "app", "Valid"), what="Valid")
     assert (valid["status"], valid["reason"]) == ("False", "InvalidSpec")
-    status = eventually(lambda: (s := kube_cluster.component(ns, "app")["status"]).get("ready") and s,
-                        what="status.ready")
-    assert (status["tier"], status["ready"]) == ("small", "0/0")
+    ready = shown_ready(kube_cluster, ns, "app")
+    assert (ready["ready"], ready["status"], ready["reason"]) == ("0/0", "False", "InvalidSpec")
+    assert kube_cluster.component(ns, "app")["status"]["tier"] == "small"
     assert kube_cluster.condition(ns, "app", "DeployGate")["reason"] == "InvalidSpec"
-    ready = kube_cluster.condition(ns, "app", "Ready")
-    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert "spec.image: is required to run pods" in ready["message"]
