@@ -128,6 +128,14 @@ def answered(kube: KubeCluster, ns: str, name: str, tier: str, reason: str, time
                       timeout=timeout, what=f"DeployGate {reason} for tier {tier}")
 
 
+def applied_app(kube: KubeCluster, namespace: Callable[[str], str], org: str, tier: str) -> tuple[str, dict]:
+    """A Component "app" of this tier in a fresh namespace: (namespace, its manifest)."""
+    ns = namespace("app")
+    comp = component_manifest("app", ns, org, tier=tier)
+    kube.apply_component(comp)
+    return ns, comp
+
+
 def set_tier(kube: KubeCluster, comp: dict, tier: str) -> None:
     comp["metadata"]["annotations"]["insureco.io/pod-tier"] = tier
     kube.apply_component(comp)
@@ -142,9 +150,7 @@ def shown_ready(kube: KubeCluster, ns: str, name: str) -> dict:
 def test_a_tier_raised_past_the_reserve_then_lowered_back_runs_again(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], org: str,
         production_backoff: OperatorProcess) -> None:
-    ns = namespace("app")
-    comp = component_manifest("app", ns, org, tier="nano")
-    kube_cluster.apply_component(comp)
+    ns, comp = applied_app(kube_cluster, namespace, org, "nano")
     ready_pods(kube_cluster, ns, "app", "nano", "256Mi")
 
     set_tier(kube_cluster, comp, "xlarge")
@@ -159,8 +165,7 @@ def test_a_tier_raised_past_the_reserve_then_lowered_back_runs_again(
 
 def test_a_blocked_component_shows_ready_0_of_0_and_why(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], org: str, gated: OperatorProcess) -> None:
-    ns = namespace("app")
-    kube_cluster.apply_component(component_manifest("app", ns, org, tier="medium"))
+    ns, _ = applied_app(kube_cluster, namespace, org, "medium")
     answered(kube_cluster, ns, "app", "medium", "InsufficientReserve")
     ready = shown_ready(kube_cluster, ns, "app")
     assert (ready["ready"], ready["status"], ready["reason"]) == ("0/0", "False", "InsufficientReserve")
@@ -170,9 +175,7 @@ def test_a_blocked_component_shows_ready_0_of_0_and_why(
 def test_lowering_the_tier_of_a_blocked_component_deploys_it_at_once(
         kube_cluster: KubeCluster, namespace: Callable[[str], str], org: str,
         production_backoff: OperatorProcess) -> None:
-    ns = namespace("app")
-    comp = component_manifest("app", ns, org, tier="medium")
-    kube_cluster.apply_component(comp)
+    ns, comp = applied_app(kube_cluster, namespace, org, "medium")
     answered(kube_cluster, ns, "app", "medium", "InsufficientReserve")
     time.sleep(16)  # a retry backoff (1, 2, 4, 8, 16 s) would next retry about 15 s from now
 
