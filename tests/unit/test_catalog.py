@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tawa.catalog.problems import CatalogError
-from tawa.catalog.validate import check_component, load_catalog
+from tawa.catalog.validate import check_component, check_deployable, load_catalog
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -170,3 +170,19 @@ def test_component_resource_check_uses_the_same_rules() -> None:
     with pytest.raises(CatalogError) as info:
         check_component("docman", {}, {"owner": "insureco", "routes": [{"path": "/x", "auth": "private"}]})
     assert info.value.problems[0].field == "spec.routes[0].auth"
+
+
+@pytest.mark.parametrize("image", [None, "", "   "])
+def test_a_deployable_component_needs_an_image(image: str | None) -> None:
+    spec = {"owner": "insureco"} | ({} if image is None else {"image": image})
+    with pytest.raises(CatalogError) as exc:
+        check_deployable("docman", {}, spec)
+    assert [str(p) for p in exc.value.problems] == [
+        "spec.image: is required to run pods: set it with `tawa deploy --image IMG`"]
+    assert check_deployable("docman", {}, {"owner": "insureco", "image": "registry.local/docman:1"}).spec.image
+
+
+def test_a_missing_image_is_listed_with_every_other_problem() -> None:
+    with pytest.raises(CatalogError) as exc:
+        check_deployable("docman", {"insureco.io/pod-tier": "huge"}, {"owner": "insureco", "image": ""})
+    assert [p.field for p in exc.value.problems] == ['metadata.annotations["insureco.io/pod-tier"]', "spec.image"]

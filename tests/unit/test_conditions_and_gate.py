@@ -40,3 +40,21 @@ def test_deployment_carries_tier_memory_labels_owner_and_env() -> None:
     assert dep["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     assert dep["spec"]["template"]["metadata"]["labels"]["tawa.insureco.io/tier"] == "large"
     assert children.rollout_fields(dep) == ("img:1", "large", 2)
+
+
+def test_a_closed_gate_is_rechecked_once_its_reason_may_no_longer_hold() -> None:
+    # InsufficientReserve stands while the balance is the one it was decided on.
+    assert gate.still_closed("InsufficientReserve", 50_000, 50_000)
+    assert not gate.still_closed("InsufficientReserve", 50_000, 50_370)  # a purchase
+    assert not gate.still_closed("InsufficientReserve", 50_000, 49_977)  # a charge: checked, stays closed
+    assert not gate.still_closed("InsufficientReserve", None, 50_000)  # decided by another process
+    assert not gate.still_closed("InsufficientReserve", 50_000, None)  # the wallet is gone: say so
+    assert gate.still_closed("WalletNotFound", None, None)
+    assert not gate.still_closed("WalletNotFound", None, 50_000)  # the org's wallet was created
+    assert not gate.still_closed("WalletUnavailable", None, 50_000)  # the wallet answers again
+
+
+def test_an_invalid_spec_shows_a_shut_gate_that_was_not_checked() -> None:
+    verdict = gate.not_checked()
+    assert (verdict.type, verdict.status, verdict.reason) == ("DeployGate", False, "InvalidSpec")
+    assert verdict.reason not in gate.CLOSED_REASONS  # nothing for the gate watcher to re-check

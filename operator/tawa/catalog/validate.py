@@ -109,6 +109,27 @@ def check_component(
     return Component(name=name, spec=model, annotations=dict(annotations), namespace=namespace)
 
 
+MISSING_IMAGE = Problem("spec.image", "is required to run pods: set it with `tawa deploy --image IMG`")
+
+
+def check_deployable(
+    name: str, annotations: Mapping[str, str], spec: Mapping[str, Any], namespace: str | None = None
+) -> Component:
+    """check_component, and what running pods needs besides: an image. The operator
+    checks every Component with this, and `tawa deploy` the one it is about to apply,
+    so that nothing it would refuse is ever applied."""
+    image = spec.get("image")
+    missing = image is None or (isinstance(image, str) and not image.strip())  # other types: the model says
+    image_problems = [MISSING_IMAGE] if missing else []
+    try:
+        component = check_component(name, annotations, spec, namespace)
+    except CatalogError as exc:
+        raise CatalogError(exc.problems + image_problems) from None
+    if image_problems:
+        raise CatalogError(image_problems)
+    return component
+
+
 def _raw_tier_problems(data: Mapping[str, Any]) -> list[Problem]:
     annotations = (data.get("metadata") or {}).get("annotations") if isinstance(data.get("metadata"), dict) else None
     return tier_problems(annotations) if isinstance(annotations, dict) else []

@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
+from tawa.catalog.problems import CatalogError
 from tawa.catalog.render import API_GROUP, PLURAL, render_component
-from tawa.catalog.validate import Component
+from tawa.catalog.validate import Component, check_deployable
 from tawa.cli.catalog import env_option, file_argument, load_or_exit
 from tawa.cli.output import (
     EXIT_BAD_INPUT,
@@ -46,6 +47,22 @@ def runway_days(balance: int, tokens_per_hour: int) -> float | None:
     return None if tokens_per_hour <= 0 else balance / tokens_per_hour / 24
 
 
+def _burning_elsewhere(component: Component) -> int | None:
+    """Tokens/hour the owner's other Components burn now (their Ready pods × tier);
+    None when no cluster can be asked."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    from tawa.kube import NoCluster, api_client
+
+    try:
+        rows = [_component_row(c) for c in _org_components(api_client(), component.spec.owner)]
+    except (NoCluster, ApiException, HTTPError, OSError):
+        return None
+    here = (component.namespace, component.name)
+    return sum(int(r["tokensPerHour"]) for r in rows if (r["namespace"], r["name"]) != here)
+
+
 def _dry_run(component: Component, as_json: bool) -> None:
     from tawa.wallet.client import WalletError
 
@@ -56,18 +73,23 @@ def _dry_run(component: Component, as_json: bool) -> None:
             check = wallet.check_reserve(component.spec.owner, tier.name, replicas)
     except WalletError as exc:
         fail(f"cannot check the wallet of {component.spec.owner!r}: {exc}", EXIT_REFUSED)
-    runway = runway_days(check.balance, per_hour)
+    elsewhere = _burning_elsewhere(component)
+    org_per_hour = per_hour + (elsewhere or 0)
+    runway = runway_days(check.balance, org_per_hour)
     report = {"service": component.name, "owner": component.spec.owner, "tier": tier.name, "replicas": replicas,
               "tokensPerHour": per_hour, "tokensPerMonth": per_hour * HOURS_PER_MONTH, "reserve": reserve,
               "balance": check.balance, "shortfall": check.shortfall, "gateOpen": check.ok,
+              "otherTokensPerHour": elsewhere, "orgTokensPerHour": org_per_hour,
               "runwayDays": None if runway is None else round(runway, 1)}
     if as_json:
         print_json(report)
     else:
         click.echo(f"{component.name}: {replicas} × {tier.name} = {tokens(per_hour)} tokens/hour "
                    f"({tokens(per_hour * HOURS_PER_MONTH)}/month); 3-month reserve {tokens(reserve)}")
+        burn = ("(no cluster: the owner's other Components are not counted)" if elsewhere is None else
+                f"with the {tokens(elsewhere)} tokens/hour its other Components burn")
         click.echo(f"wallet-{component.spec.owner}: {tokens(check.balance)} tokens, a runway of "
-                   f"{report['runwayDays']} days at this rate")
+                   f"{report['runwayDays']} days at {tokens(org_per_hour)} tokens/hour {burn}")
         click.echo("the deploy gate would open" if check.ok else
                    f"the deploy gate would stay closed: {tokens(check.shortfall)} tokens short")
     raise SystemExit(0 if check.ok else EXIT_REFUSED)
@@ -120,7 +142,8 @@ def _rolled_out(api: Any, namespace: str, name: str, replicas: int) -> tuple[boo
 
 def _covered_now(obj: dict[str, Any]) -> bool:
     """Whether the wallet covers the reserve now, although the gate still says no:
-    tokens bought since the operator's last check reopen it at its next retry."""
+    tokens bought since the operator's last check reopen it within the operator's next
+    wallet poll (TAWA_GATE_POLL_INTERVAL)."""
     from tawa.wallet.client import WalletError
 
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
@@ -132,11 +155,19 @@ def _covered_now(obj: dict[str, Any]) -> bool:
         return False
 
 
-def _outcome(api: Any, obj: dict[str, Any], generation: int, replicas: int) -> tuple[int | None, str]:
+def _answers(obj: dict[str, Any], generation: int, tier: str) -> bool:
+    """Whether the status answers this apply: the tier is an annotation, which does not
+    move the generation, so the status must also name the tier it was decided for."""
+    status = obj.get("status") or {}
+    return status.get("observedGeneration", 0) >= generation and status.get("tier") == tier \
+        and bool(_condition(obj, "Valid"))
+
+
+def _outcome(api: Any, obj: dict[str, Any], generation: int, component: Component) -> tuple[int | None, str]:
     """(exit code or None while waiting, what to show)."""
-    valid = _condition(obj, "Valid")
-    if (obj.get("status") or {}).get("observedGeneration", 0) < generation or not valid:
+    if not _answers(obj, generation, component.tier.name):
         return None, "waiting for the operator"
+    replicas, valid = component.spec.replicas, _condition(obj, "Valid")
     if valid.get("status") == "False":
         return EXIT_BAD_INPUT, valid["message"]
     gate = _condition(obj, "DeployGate")
@@ -148,7 +179,8 @@ def _outcome(api: Any, obj: dict[str, Any], generation: int, replicas: int) -> t
     return (0, progress) if done else (None, progress)
 
 
-def _wait(api: Any, namespace: str, name: str, generation: int, replicas: int, timeout: float) -> tuple[int, str]:
+def _wait(api: Any, namespace: str, name: str, generation: int, component: Component,
+          timeout: float) -> tuple[int, str]:
     from kubernetes import client
 
     custom = client.CustomObjectsApi(api)
@@ -157,7 +189,7 @@ def _wait(api: Any, namespace: str, name: str, generation: int, replicas: int, t
     with console().status(message) as spinner:
         while time.monotonic() < deadline:
             obj = custom.get_namespaced_custom_object(API_GROUP, "v1", namespace, PLURAL, name)
-            code, message = _outcome(api, obj, generation, replicas)
+            code, message = _outcome(api, obj, generation, component)
             if code is not None:
                 return code, message
             spinner.update(f"{namespace}/{name}: {message}")
@@ -166,12 +198,24 @@ def _wait(api: Any, namespace: str, name: str, generation: int, replicas: int, t
                           f"see `kubectl describe comp -n {namespace} {name}`")
 
 
+def _deployable_or_exit(file: Path, manifest: dict[str, Any]) -> Component:
+    """The Component exactly as it would be applied, checked as the operator checks it:
+    nothing it would refuse (an empty --image, say) is applied."""
+    meta = manifest["metadata"]
+    try:
+        return check_deployable(meta["name"], meta.get("annotations") or {}, manifest["spec"], meta["namespace"])
+    except CatalogError as exc:
+        fail(f"{file}: " + "; ".join(str(p) for p in exc.problems) + "; nothing was applied", EXIT_BAD_INPUT)
+
+
 @click.command()
 @file_argument
 @click.option("--image", required=True, help="Container image to run.")
 @env_option
 @click.option("--replicas", type=click.IntRange(0, 1000), default=None, help="Override spec.replicas.")
-@click.option("--dry-run", is_flag=True, help="Show tokens/hour, the reserve and the runway; apply nothing.")
+@click.option("--dry-run", is_flag=True, help=(
+    "Show tokens/hour, the reserve and the runway at what the org would burn (its other Components' "
+    "running pods included); apply nothing."))
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the gate and the rollout.")
 @click.option("--timeout", type=float, default=300, show_default=True, help="Seconds to wait.")
 @json_option
@@ -179,13 +223,15 @@ def deploy(file: Path, image: str, env_name: str, replicas: int | None, dry_run:
            timeout: float, as_json: bool) -> None:
     """Apply FILE as a Component and wait until it runs, or say why it cannot.
 
+    The Component is checked as the operator checks it first (an invalid one, e.g.
+    with an empty --image, is not applied), then the wait is for the operator's
+    answer to this apply: its generation and its tier.
+
     Exit codes: 0 running, 1 blocked by the deploy gate (or timed out), 2 invalid spec.
     """
-    catalog, component = load_or_exit(file)
+    catalog, _ = load_or_exit(file)
     manifest = render_component(catalog, env_name, image, replicas)
-    if replicas is not None:
-        component = Component(component.name, component.spec.model_copy(update={"replicas": replicas}),
-                              component.annotations, component.namespace)
+    component = _deployable_or_exit(file, manifest)
     if dry_run:
         _dry_run(component, as_json)
     api = _kube()
@@ -196,7 +242,7 @@ def deploy(file: Path, image: str, env_name: str, replicas: int | None, dry_run:
     if not wait:
         code, message = 0, f"applied {namespace}/{name} (generation {generation})"
     else:
-        code, message = _wait(api, namespace, name, generation, component.spec.replicas, timeout)
+        code, message = _wait(api, namespace, name, generation, component, timeout)
     if as_json:
         print_json({"namespace": namespace, "name": name, "generation": generation,
                     "outcome": {0: "running" if wait else "applied", 1: "blocked", 2: "invalid"}[code],

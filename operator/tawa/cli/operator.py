@@ -36,14 +36,17 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 def run(namespaces: tuple[str, ...], liveness: str | None, peering: str | None, priority: int,
         metrics_port: int | None, verbose: bool, log_format: str) -> None:
     """Run the operator. Settings: TAWA_ENV, TAWA_WALLET_URL, TAWA_WALLET_TOKEN, TAWA_HOSTING_PERIOD,
-    TAWA_GATE_RETRY_MAX, TAWA_PLATFORM_SERVICES, TAWA_SUSPEND_AFTER (seconds of unpaid hosting before a
-    Component is scaled to 0 until paid; 0, the default, never)."""
+    TAWA_GATE_POLL_INTERVAL (seconds between wallet reads for closed deploy gates, default 2),
+    TAWA_GATE_RETRY_MAX (cap of their backoff while the wallet is unreachable), TAWA_PLATFORM_SERVICES,
+    TAWA_SUSPEND_AFTER (seconds of unpaid hosting before a Component is scaled to 0 until paid; 0, the
+    default, never)."""
     import kopf
     from prometheus_client import start_http_server
 
     _limit_malloc_arenas()
 
     import tawa.controller.billing  # registers the hosting loop
+    import tawa.controller.gatewatch  # noqa: F401  (re-checks closed deploy gates)
     import tawa.controller.handlers  # noqa: F401  (registers the handlers)
     from tawa.controller import login
 

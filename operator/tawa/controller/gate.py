@@ -44,6 +44,27 @@ def wallet_unavailable(wallet: str, error: str) -> Condition:
         "deploys fail closed until it answers; retrying"))
 
 
+def not_checked() -> Condition:
+    """An invalid spec is never checked against the wallet: the gate stays shut."""
+    return Condition(GATE, False, "InvalidSpec", "not checked: the spec is invalid (see the Valid condition)")
+
+
+CLOSED_REASONS = frozenset({"InsufficientReserve", "WalletNotFound", "WalletUnavailable"})
+
+
+def still_closed(reason: str, checked_balance: int | None, balance: int | None) -> bool:
+    """Whether a closed gate's reason still holds, from the owner's wallet now
+    (`balance` None: the org has no wallet). An InsufficientReserve verdict stands
+    while the balance is the one it was decided on; any change (a purchase, a charge)
+    is checked again, as is a verdict this process did not make (`checked_balance` None)."""
+    if reason == "WalletNotFound":
+        return balance is None
+    if reason == "InsufficientReserve":
+        return balance is not None and balance == checked_balance
+    return False  # WalletUnavailable: the wallet has answered
+
+
 def retry_delay(retry: int, cap: float) -> float:
-    """Exponential backoff from 1 s, capped, so a purchase opens the gate soon."""
+    """Exponential backoff from 1 s, capped: how long the gate watcher leaves an
+    org's wallet alone after it could not be reached."""
     return float(min(cap, 2 ** min(retry, 16)))

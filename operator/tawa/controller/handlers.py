@@ -5,25 +5,26 @@ modules beside this one."""
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cache
 from typing import Any
 
 import kopf
 
 from tawa.catalog.env import TargetService, pick_target, plan_env
-from tawa.catalog.problems import CatalogError, Problem
+from tawa.catalog.problems import CatalogError
 from tawa.catalog.render import API_GROUP, KIND, PLURAL
-from tawa.catalog.validate import Component, check_component
+from tawa.catalog.validate import Component, check_deployable
 from tawa.controller import children, gate, kubeapi, metrics
 from tawa.controller.conditions import Condition, condition, merge_conditions
 from tawa.controller.settings import OperatorSettings
+from tawa.gas.tiers import DEFAULT_TIER, TIER_ANNOTATION, TIERS
 from tawa.wallet.client import WalletClient, WalletNotFound, WalletUnavailable, wallet_id
 
 SETTINGS = OperatorSettings()
 RECONCILE_MANAGER = "tawa-operator"
 READINESS_MANAGER = "tawa-operator-readiness"
 RESOURCE = (API_GROUP, "v1", PLURAL)
-MISSING_IMAGE = Problem("spec.image", "is required to run pods: set it with `tawa deploy --image IMG`")
 
 
 @cache
@@ -105,14 +106,17 @@ def _lookup(index: kopf.Index[str, TargetService], caller_namespace: str) -> Any
 def _validate(body: kopf.Body) -> tuple[Component | None, Condition]:
     meta = body.metadata
     try:
-        component = check_component(meta["name"], dict(meta.annotations), dict(body.spec), meta.namespace)
-        if not component.spec.image:
-            raise CatalogError([MISSING_IMAGE])
+        component = check_deployable(meta["name"], dict(meta.annotations), dict(body.spec), meta.namespace)
     except CatalogError as exc:
         message = "; ".join(str(p) for p in exc.problems)
         kopf.warn(body, reason="InvalidSpec", message=message)
         return None, Condition("Valid", False, "InvalidSpec", message)
     return component, Condition("Valid", True, "Valid", "spec is valid")
+
+
+# The hosting balance each Component's last gate check saw: the gate watcher re-checks
+# a closed gate when its org's balance is no longer that.
+checked_balance: dict[tuple[str, str], int] = {}
 
 
 def _gate_verdict(component: Component, body: kopf.Body) -> Condition:
@@ -127,6 +131,7 @@ def _gate_verdict(component: Component, body: kopf.Body) -> Condition:
     except WalletUnavailable as exc:
         verdict = gate.wallet_unavailable(wallet, str(exc))
     else:
+        checked_balance[(namespace_of(body), component.name)] = check.balance
         verdict = gate.covered(wallet, check.balance, check.required) if check.ok else \
             gate.insufficient(component, wallet, check.balance, check.required, check.shortfall)
     metrics.gate_decisions.labels(verdict.reason).inc()
@@ -156,31 +161,74 @@ async def owned_deployments(namespace: str, name: str, body: kopf.Body, **_: Any
     return {(namespace, name): (children.rollout_fields(dict(body)), children.applied_hash(dict(body)))}
 
 
+# One reconcile at a time per Component: kopf's handler and the gate watcher's
+# re-check (gatewatch.py) may both run one.
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def component_lock(namespace: str, name: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault((namespace, name), threading.Lock())
+
+
+def forget_component(namespace: str, name: str) -> None:
+    """A deleted Component's per-process state."""
+    with _locks_guard:
+        _locks.pop((namespace, name), None)
+    checked_balance.pop((namespace, name), None)
+
+
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)  # type: ignore[arg-type]  # see KOPF_KWARGS
-def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, TargetService],
+def reconcile(body: kopf.Body, components_by_name: kopf.Index[str, TargetService],
               owned_deployments: kopf.Index[tuple[str, str], Any], **_: Any) -> None:
+    """Always completes: a closed gate is recorded, not retried by kopf. A kopf retry
+    is dropped when the object returns to its last handled state (a tier raised, then
+    lowered back, is no change to kopf), so the gate watcher re-checks closed gates."""
+    with component_lock(namespace_of(body), body.metadata["name"]):
+        reconcile_component(body, components_by_name, owned_deployments)
+
+
+def _annotated_tier(body: kopf.Body) -> str | None:
+    """The tier the annotations ask for, when it is one (status.tier is an enum)."""
+    name = body.metadata.annotations.get(TIER_ANNOTATION, DEFAULT_TIER)
+    return name if name in TIERS else None
+
+
+def reconcile_component(body: kopf.Body, components_by_name: kopf.Index[str, TargetService],
+                        owned_deployments: kopf.Index[tuple[str, str], Any]) -> None:
+    """Validate, pass the gate if the rollout changes, apply; status.tier and
+    observedGeneration record which spec and tier this answers (`tawa deploy` waits for them)."""
     generation = body.metadata.get("generation", 0)
+    ns = namespace_of(body)
+    existing, existing_hash = next(iter(owned_deployments.get((ns, body.metadata["name"]), [])), (None, None))
     component, valid = _validate(body)
     if component is None:
-        _reconciled(body, generation, valid)
+        unchecked = [] if condition(body.status, gate.GATE) else [gate.not_checked()]
+        _reconciled(body, generation, valid, *unchecked, tier=_annotated_tier(body))
+        if existing is None:
+            _show_not_deployed(body, valid)
         return  # nothing half-applied: the existing Deployment stays as it is
     fields = {"tier": component.tier.name, "tokensPerHour": component.tier.tokens_per_hour * component.spec.replicas}
-    existing, existing_hash = next(iter(owned_deployments.get((namespace_of(body), component.name), [])),
-                                   (None, None))
     others, deployment = _desired(component, body, components_by_name)
     digest = children.stamp([*others, deployment])
     held = bool(body.status.get("suspended"))
     if held:  # suspended for unpaid hosting: the billing loop scales it back once paid
         deployment = children.hold_at_zero(deployment)
     updates = [valid]
-    if existing != children.rollout_fields(deployment):
+    was_closed = (condition(body.status, gate.GATE) or {}).get("status") == "False"
+    # A rollout passes the gate; so does a spec back to what runs after a closed verdict
+    # (e.g. the tier lowered again), whose verdict no longer answers this spec.
+    if existing != children.rollout_fields(deployment) or was_closed:
         verdict = _gate_verdict(component, body)
         updates.append(verdict)
         if not verdict.status:
             _reconciled(body, generation, *updates, **fields)
-            raise kopf.TemporaryError(verdict.message, delay=gate.retry_delay(retry, SETTINGS.gate_retry_max))
+            if existing is None:
+                _show_not_deployed(body, verdict)
+            return  # the gate watcher re-checks it: at once once the wallet changes
     if digest != existing_hash:  # a re-run on an unchanged spec applies nothing
         for obj in (*others, deployment):
             kubeapi.apply(obj)
@@ -188,6 +236,20 @@ def reconcile(body: kopf.Body, retry: int, components_by_name: kopf.Index[str, T
                    f"({component.spec.replicas} × {component.tier.name}, image {component.spec.image})"
                    + ("; kept at 0 pods while suspended for unpaid hosting" if held else ""))
     _reconciled(body, generation, *updates, **fields)
+
+
+def _show_not_deployed(body: kopf.Body, why: Condition) -> None:
+    """No Deployment, and none until `why` is fixed: READY 0/0 and Ready=False naming the
+    reason, written as the readiness writer, which takes over once a Deployment exists."""
+    ns, name = namespace_of(body), body.metadata["name"]
+    verdict = Condition("Ready", False, why.reason, f"0/0 pods: no Deployment until this is fixed: {why.message}")
+    fields = {"ready": "0/0", "readyReplicas": 0, "replicas": 0}
+    ready = condition(body.status, "Ready")
+    merged = merge_conditions([ready] if ready else [], [verdict], body.metadata.get("generation"))
+    if _shown(dict(body.status), merged, fields):
+        return
+    kubeapi.apply_component_status(name, ns, READINESS_MANAGER, {"conditions": merged, **fields})
+    _readiness_written.pop((ns, name), None)  # the Deployment's first event must write again
 
 
 def _readiness(deployment: dict[str, Any] | None) -> tuple[Condition, dict[str, Any]]:

@@ -20,7 +20,8 @@ PATHS = {
     "Service": "/api/v1/namespaces/{namespace}/services/{name}",
     "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts/{name}",
 }
-COMPONENT_STATUS = f"/apis/{API_GROUP}/v1/namespaces/{{namespace}}/{PLURAL}/{{name}}/status"
+COMPONENT = f"/apis/{API_GROUP}/v1/namespaces/{{namespace}}/{PLURAL}/{{name}}"
+COMPONENT_STATUS = f"{COMPONENT}/status"
 
 
 @cache
@@ -60,14 +61,22 @@ def apply(obj: dict[str, Any]) -> None:
             fieldManager=MANAGER, force="true")
 
 
-def read_deployment(name: str, namespace: str) -> dict[str, Any] | None:
+def _read(path: str) -> dict[str, Any] | None:
     try:
-        found: dict[str, Any] = json.loads(request("GET", PATHS["Deployment"].format(namespace=namespace, name=name)))
+        found: dict[str, Any] = json.loads(request("GET", path))
     except ApiException as exc:
         if exc.status == 404:
             return None
         raise
     return found
+
+
+def read_deployment(name: str, namespace: str) -> dict[str, Any] | None:
+    return _read(PATHS["Deployment"].format(namespace=namespace, name=name))
+
+
+def read_component(name: str, namespace: str) -> dict[str, Any] | None:
+    return _read(COMPONENT.format(namespace=namespace, name=name))
 
 
 def scale_deployment(name: str, namespace: str, replicas: int, suspended_since: str | None, manager: str) -> bool:

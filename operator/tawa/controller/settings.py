@@ -15,7 +15,11 @@ class OperatorSettings(BaseSettings):
     wallet_url: str = "http://127.0.0.1:8081"
     wallet_token: str = ""
     hosting_period: float = Field(3600.0, gt=0, description="Seconds per hosting bucket ('hour').")
-    gate_retry_max: float = Field(60.0, gt=0, description="Cap of the closed-gate retry backoff, seconds.")
+    gate_poll_interval: float = Field(2.0, gt=0, description=(
+        "Seconds between reads of the wallet of each org with a closed deploy gate: a purchase opens "
+        "the gate within one."))
+    gate_retry_max: float = Field(60.0, gt=0, description=(
+        "Cap of the backoff, seconds, while an org's wallet cannot be reached for a closed gate."))
     platform_services: tuple[str, ...] = DEFAULT_PLATFORM_SERVICES
     catch_up_buckets: int = Field(24, ge=1)
     suspend_after: float = Field(0.0, ge=0, description=(
