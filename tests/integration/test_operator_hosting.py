@@ -418,3 +418,21 @@ def test_a_component_scaled_to_zero_through_its_spec_gets_a_deployment_at_zero(
     eventually(lambda: replicas(kube_cluster, ns, "app") == 0, timeout=15, what="the Deployment at 0 replicas")
     gate = kube_cluster.condition(ns, "app", "DeployGate")
     assert gate["status"] == "True" and gate["message"] == f"0 replicas: no reserve is needed from wallet-{org}"
+
+
+def test_hosting_is_charged_at_the_tier_that_runs_not_a_refused_raise(
+        kube_cluster: KubeCluster, namespace: Callable[[str], str], wallet: WalletServer, org: str,
+        operator: Callable[..., OperatorProcess]) -> None:
+    """A nano app whose raise to xlarge the gate refused keeps nano pods: it pays nano's 5 an hour, not 83."""
+    ns = running_app(kube_cluster, namespace, org, operator, period=2)
+    kube_cluster.apply_component(component_manifest("app", ns, org, tier="xlarge"))
+    eventually(lambda: (c := kube_cluster.condition(ns, "app", "DeployGate")) and c["status"] == "False",
+               timeout=30, what="the gate refuses xlarge")
+    closed_at = time.time()
+    eventually(lambda: sum(parse_bucket_id(e.details["hour"]) > closed_at + 2
+                           for e in hosting_events(wallet, org, f"{ns}/app")) >= 2,
+               timeout=30, what="two charges after the refused raise")
+    events = hosting_events(wallet, org, f"{ns}/app")
+    assert_one_charge_per_bucket(events, 2.0)
+    assert {(e.tokens, e.details["tier"]) for e in events} == {(5, "nano")}
+    assert kube_cluster.component(ns, "app")["status"]["runningTier"] == "nano"

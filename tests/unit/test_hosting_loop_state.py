@@ -5,7 +5,7 @@ from __future__ import annotations
 import kopf
 
 from tawa.catalog.validate import check_component
-from tawa.controller.billing import kept
+from tawa.controller.billing import as_running, kept
 
 BODY = {
     "apiVersion": "tawa.insureco.io/v1", "kind": "Component",
@@ -29,3 +29,11 @@ def test_the_loop_keeps_what_it_bills_by_and_drops_managed_fields_and_kopf_state
     component = check_component(body.metadata["name"], dict(body.metadata.annotations), dict(body.spec),
                                 body.metadata.namespace)
     assert (component.tier.name, component.spec.replicas, body.metadata.uid) == ("small", 2, "u-1")
+
+
+def test_hosting_is_billed_at_the_tier_the_pods_run() -> None:
+    """A raise the gate refused leaves small pods running: they are charged as small."""
+    component = check_component("docman", {"insureco.io/pod-tier": "xlarge"}, dict(BODY["spec"]), "docman-prod")
+    assert as_running(component, {"runningTier": "small"}).tier.name == "small"
+    assert as_running(component, {}).tier.name == "xlarge"  # no Deployment seen yet: what was asked
+    assert as_running(component, {"runningTier": "huge"}).tier.name == "xlarge"  # not a tier: ignored

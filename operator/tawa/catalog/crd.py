@@ -102,6 +102,7 @@ def status_schema() -> dict[str, Any]:
         "properties": {
             "observedGeneration": {"type": "integer"},
             "tier": {"type": "string", "enum": list(TIERS)},
+            "runningTier": {"type": "string"},
             "replicas": {"type": "integer"},
             "readyReplicas": {"type": "integer"},
             "ready": {"type": "string"},

@@ -32,7 +32,7 @@ import math
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import kopf
@@ -44,6 +44,7 @@ from tawa.controller import children, hosting, kubeapi, metrics, suspension
 from tawa.controller.conditions import Condition, condition
 from tawa.controller.handlers import RESOURCE, SETTINGS, namespace_of, wallet_client, write_status
 from tawa.controller.suspension import Step, Suspension
+from tawa.gas.tiers import TIER_ANNOTATION, TIERS
 from tawa.wallet.client import IdempotencyConflict, InsufficientGas, WalletNotFound, WalletUnavailable, wallet_id
 
 BILLING_MANAGER = "tawa-operator-billing"
@@ -290,11 +291,21 @@ def _idle(status: Mapping[str, Any], within: range) -> frozenset[int]:
     return hosting.idle_buckets(status.get("idleHours"), SETTINGS.hosting_period, within)
 
 
+def as_running(component: Component, status: Mapping[str, Any]) -> Component:
+    """The Component at the tier its pods run: a raise the gate refused leaves them at the
+    old one, and hosting is charged for what runs, not for what was asked."""
+    running = status.get("runningTier")
+    if running not in TIERS or running == component.tier.name:
+        return component
+    return replace(component, annotations={**component.annotations, TIER_ANNOTATION: running})
+
+
 async def _charge_one(work: Work) -> None:
     body = kopf.Body(cast(kopf.RawBody, work.raw))
     component = _valid(body)
     if component is None:
         return
+    component = as_running(component, body.status)
     outcome = await asyncio.get_running_loop().run_in_executor(
         _CHARGING, charge_buckets, component, work.uid, namespace_of(body), work.pods, work.due)
     now = time.time()

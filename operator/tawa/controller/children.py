@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 from tawa.catalog.env import container_env
 from tawa.catalog.render import API_VERSION, KIND
@@ -15,6 +15,7 @@ MANAGER = "tawa-operator"
 # Deployment suspended for unpaid hosting (spec.replicas 0) is scaled back to, and
 # what the gate compares a change with, so a suspension is not a rollout.
 ADMITTED_REPLICAS = "tawa.insureco.io/replicas"
+TIER_LABEL = "tawa.insureco.io/tier"  # on the pod template: the tier the pods run
 # Set (to the suspension time) while the Deployment is scaled to 0 for unpaid hosting,
 # in the same patch as the scale, so that its readiness reads "Suspended".
 SUSPENDED = "tawa.insureco.io/suspended"
@@ -27,7 +28,7 @@ def labels(component: Component) -> dict[str, str]:
         "app.kubernetes.io/managed-by": MANAGER,
         "app.kubernetes.io/part-of": "tawa",
         "tawa.insureco.io/owner": component.spec.owner,
-        "tawa.insureco.io/tier": component.tier.name,
+        TIER_LABEL: component.tier.name,
     }
 
 
@@ -125,6 +126,12 @@ def hold_at_zero(deployment_obj: dict[str, Any]) -> dict[str, Any]:
     return {**deployment_obj, "spec": {**deployment_obj["spec"], "replicas": 0}}
 
 
+def running_tier(deployment_obj: dict[str, Any]) -> str | None:
+    """The tier of the pods the Deployment runs (its template's label)."""
+    template = (deployment_obj.get("spec") or {}).get("template") or {}
+    return cast(str | None, ((template.get("metadata") or {}).get("labels") or {}).get(TIER_LABEL))
+
+
 def rollout_fields(deployment_obj: dict[str, Any] | None) -> tuple[Any, ...] | None:
     """What, when it changes, rolls out new pods and so passes the gate: image, tier,
     and the admitted replicas (not the live count, which is 0 while suspended)."""
@@ -133,5 +140,4 @@ def rollout_fields(deployment_obj: dict[str, Any] | None) -> tuple[Any, ...] | N
     spec = deployment_obj.get("spec") or {}
     template = spec.get("template") or {}
     containers = (template.get("spec") or {}).get("containers") or [{}]
-    tier = ((template.get("metadata") or {}).get("labels") or {}).get("tawa.insureco.io/tier")
-    return containers[0].get("image"), tier, admitted_replicas(deployment_obj)
+    return containers[0].get("image"), running_tier(deployment_obj), admitted_replicas(deployment_obj)

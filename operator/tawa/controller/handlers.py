@@ -264,7 +264,11 @@ def _readiness(deployment: dict[str, Any] | None) -> tuple[Condition, dict[str, 
         verdict = Condition("Ready", desired > 0 and ready >= desired,
                             "PodsReady" if desired > 0 and ready >= desired else "PodsNotReady",
                             f"{ready}/{desired} pods ready")
-    return verdict, {"ready": f"{ready}/{desired}", "readyReplicas": ready, "replicas": desired}
+    fields: dict[str, Any] = {"ready": f"{ready}/{desired}", "readyReplicas": ready, "replicas": desired}
+    running = children.running_tier(deployment) if deployment else None
+    if running:
+        fields["runningTier"] = running  # what hosting charges for (billing.as_running)
+    return verdict, fields
 
 
 @kopf.index(*RESOURCE)  # type: ignore[arg-type]  # see KOPF_KWARGS
