@@ -2,9 +2,10 @@
 
 Every POST needs an `Idempotency-Key` header (batch items carry their own keys
 as well); an answer replayed for a key already used carries
-`Idempotent-Replayed: true`. Mutations need `Authorization: Bearer
-$TAWA_WALLET_TOKEN`; reads too unless `TAWA_WALLET_OPEN_READS=true`, and `/metrics`
-always (it shows revenue). Errors are JSON: `{"error": "UPPER_SNAKE_CODE", "message":
+`Idempotent-Replayed: true`. Every call but /healthz and /openapi.json needs
+`Authorization: Bearer <credential>` (reads of balances and gas not with
+`TAWA_WALLET_OPEN_READS=true`); the credential's role and org decide what it may do,
+by the one table in `tawa.wallet.policy`. Errors are JSON: `{"error": "UPPER_SNAKE_CODE", "message":
 ..., "field": ...}`. Bodies are bounded, timed and strict JSON (`tawa.wallet.body`);
 request models refuse unknown fields.
 """
@@ -20,6 +21,7 @@ from collections import Counter as Counter_
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from fastapi import FastAPI, Header, Path, Query, Request
@@ -37,13 +39,13 @@ from tawa.names import Grant
 from tawa.wallet import domain as d
 from tawa.wallet import models as m
 from tawa.wallet.body import PARSED, BodyGuard, has_body, shown_name
+from tawa.wallet.policy import ADMIN, Forbidden, Identity, Role, decide, rule_for
 from tawa.wallet.settings import MAX_BATCH, ServerSettings
-from tawa.wallet.store import Store, parse_time
+from tawa.wallet.store import KEY_PREFIX, Store, parse_time
 
 log = logging.getLogger("tawa.wallet")
 # /docs and /redoc exist only with TAWA_WALLET_DOCS=true; /metrics is not here: it shows revenue.
 PUBLIC_PATHS = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-NEVER_OPEN = {"/metrics"}  # needs the token even with TAWA_WALLET_OPEN_READS
 AMOUNT_FIELDS = {"tokens", "replicas", "ttlSeconds", "pods"}
 _NO_BODY = object()
 
@@ -106,30 +108,65 @@ def _request_id(headers: dict[bytes, bytes]) -> str:
     return given if 0 < len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
 
 
+def _unauthenticated(message: str) -> JSONResponse:
+    resp = error(401, "UNAUTHENTICATED", message, "Authorization")
+    resp.headers["WWW-Authenticate"] = "Bearer"
+    return resp
+
+
+def _org_filtered(query: bytes, org: str) -> bytes:
+    """The query string with exactly one `org=` value: the org key's own."""
+    pairs = [(k, v) for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k != "org"]
+    return urlencode([*pairs, ("org", org)]).encode()
+
+
 class AuthAndMetrics:
-    """Bearer-token check (constant-time) and request metrics, as one pure ASGI layer."""
+    """Who is calling (constant-time token checks, org keys by hash), what the policy table lets
+    them do (`tawa.wallet.policy`), and request metrics, as one pure ASGI layer. Refusals are
+    answered before a byte of the body is read, so nothing changes."""
 
-    def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: Metrics) -> None:
-        self.app, self.settings, self.metrics = app, settings, metrics
-        self.token = (settings.token or "").encode()
+    def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: Metrics, store: Store) -> None:
+        self.app, self.settings, self.metrics, self.store = app, settings, metrics, store
+        self.programs = [(token.encode(), Identity(role)) for token, role in (
+            (settings.token, Role.ADMIN), (settings.operator_token, Role.OPERATOR),
+            (settings.janus_token, Role.JANUS)) if token]
 
-    def refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
+    async def identify(self, given: bytes) -> Identity | None:
+        found = None
+        for token, identity in self.programs:  # every one compared: the time says nothing about which
+            if hmac.compare_digest(given, token):
+                found = identity
+        if found is None and given.startswith(KEY_PREFIX.encode()):
+            found = await run_in_threadpool(self.store.identity_for_key, given.decode("latin-1"))
+        return found
+
+    async def refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
+        """None when the request may go on (scope["state"]["identity"] says who it is)."""
         path, method = scope["path"], scope["method"]
-        if self.settings.insecure_no_auth and not self.token:
+        if path in PUBLIC_PATHS:
             return None
-        if path in PUBLIC_PATHS or (method in ("GET", "HEAD") and self.settings.open_reads
-                                    and path not in NEVER_OPEN):
+        if self.settings.insecure_no_auth and not self.settings.token:
+            scope.setdefault("state", {})["identity"] = ADMIN
             return None
         header = headers.get(b"authorization", b"")
         scheme, _, given = header.partition(b" ")
         if not header or scheme.lower() != b"bearer":
-            resp = error(401, "UNAUTHENTICATED", "Authorization: send 'Authorization: Bearer <TAWA_WALLET_TOKEN>'",
-                         "Authorization")
-            resp.headers["WWW-Authenticate"] = "Bearer"
-            return resp
-        if not hmac.compare_digest(given.strip(), self.token):
-            return error(403, "FORBIDDEN", "Authorization: the bearer token is not this wallet's "
-                         "TAWA_WALLET_TOKEN; check the token you were given", "Authorization")
+            found = rule_for(method, path)
+            if self.settings.open_reads and found is not None and found[0].open_read:
+                return None  # TAWA_WALLET_OPEN_READS: reads of balances and gas without a credential
+            return _unauthenticated("Authorization: send 'Authorization: Bearer <token>': your TAWA_WALLET_TOKEN "
+                                    "(a program's token or an org key)")
+        identity = await self.identify(given.strip())
+        if identity is None:
+            return _unauthenticated("Authorization: the bearer token is no credential of this wallet (unknown or "
+                                    "revoked); check the token you were given")
+        orgs = [v for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k == "org"]
+        decision = decide(identity, method, path, orgs)
+        if isinstance(decision, Forbidden):
+            return error(403, "FORBIDDEN", decision.message, "Authorization")
+        if decision.org_filter is not None:
+            scope["query_string"] = _org_filtered(scope.get("query_string", b""), decision.org_filter)
+        scope.setdefault("state", {})["identity"] = identity
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -148,7 +185,7 @@ class AuthAndMetrics:
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        refusal = self.refusal(scope, headers)
+        refusal = await self.refusal(scope, headers)
         if refusal is not None:
             if has_body(scope):  # never read: close, or its bytes would be parsed as the next request
                 refusal.headers["Connection"] = "close"
@@ -340,7 +377,7 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     # The last added runs first: the token is checked before a byte of the body is read.
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout)
-    app.add_middleware(AuthAndMetrics, settings=settings, metrics=metrics)
+    app.add_middleware(AuthAndMetrics, settings=settings, metrics=metrics, store=store)
     _install_error_handlers(app)
 
     def run(key: str | None, cmd: d.Command) -> JSONResponse:
@@ -426,6 +463,22 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     @app.put("/v1/wallets/{wallet_id}/bill-grants", response_model=m.BillGrantsOut, responses=_responses(404, 413))
     def put_bill_grants(wallet_id: WalletId, body: m.BillGrantsIn) -> JSONResponse:
         return JSONResponse(store.put_bill_grants(wallet_id, [Grant(g.org, g.service) for g in body.grants]))
+
+    @app.post("/v1/wallets/{wallet_id}/keys", status_code=201, response_model=m.KeyCreatedOut,
+              responses=_responses(404))
+    def create_key(wallet_id: WalletId, body: m.KeyIn) -> JSONResponse:
+        # No Idempotency-Key: the answer holds the key's secret, which must never be stored. A retried
+        # create makes a second key; list the keys and revoke the one not kept.
+        return JSONResponse(store.create_key(wallet_id, Role(body.role), body.name), status_code=201)
+
+    @app.get("/v1/wallets/{wallet_id}/keys", response_model=m.KeysOut, responses=_responses(404))
+    def list_keys(wallet_id: WalletId) -> JSONResponse:
+        return JSONResponse(store.list_keys(wallet_id))
+
+    @app.delete("/v1/wallets/{wallet_id}/keys/{key_id}", status_code=204, responses=_responses(404))
+    def revoke_key(wallet_id: WalletId, key_id: Annotated[str, Path(max_length=32)]) -> Response:
+        store.revoke_key(wallet_id, key_id)
+        return Response(status_code=204)
 
     @app.post("/v1/holds", status_code=201, response_model=m.HoldOut, responses=_responses(402, 404, *POST_ERRORS))
     def hold(body: m.HoldIn, key: IdemKey = None) -> JSONResponse:

@@ -264,6 +264,40 @@ class BillGrants:
 
 
 @dataclass(frozen=True)
+class OrgKey:
+    """An org key as listed: never its secret."""
+
+    id: str
+    name: str
+    role: str
+    created_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> OrgKey:
+        return cls(d["id"], d["name"], d["role"], _time(d["createdAt"]), _time(d.get("lastUsedAt")))
+
+
+@dataclass(frozen=True)
+class NewOrgKey:
+    """A key just created: `key` is its secret, shown only this once."""
+
+    id: str
+    key: str
+    role: str
+    name: str
+    created_at: datetime | None
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> NewOrgKey:
+        return cls(d["id"], d["key"], d["role"], d["name"], _time(d["createdAt"]))
+
+
+def _keys(d: Mapping[str, Any]) -> list[OrgKey]:
+    return [OrgKey.parse(k) for k in d["keys"]]
+
+
+@dataclass(frozen=True)
 class Hold:
     id: str
     wallet: str
@@ -546,6 +580,20 @@ class _Calls:
         return _Call("GET", "/v1/gas/stats", GasStats.parse, params=params)
 
     @staticmethod
+    def create_key(org: str, role: str, name: str) -> _Call[NewOrgKey]:
+        # No Idempotency-Key: the wallet never stores an answer that holds a secret.
+        return _Call("POST", _wallet_path(org, "keys"), NewOrgKey.parse, json={"role": role, "name": name},
+                     mutating=True)
+
+    @staticmethod
+    def list_keys(org: str) -> _Call[list[OrgKey]]:
+        return _Call("GET", _wallet_path(org, "keys"), _keys)
+
+    @staticmethod
+    def revoke_key(org: str, key_id: str) -> _Call[None]:
+        return _Call("DELETE", _wallet_path(org, "keys", key_id), lambda _: None, mutating=True)
+
+    @staticmethod
     def integrity() -> _Call[Integrity]:
         return _Call("GET", "/v1/admin/integrity", Integrity.parse)
 
@@ -592,6 +640,8 @@ def _merge(results: list[BatchResult[Any]], positions: list[int], answers: list[
 def _result(call: _Call[T], response: httpx.Response) -> T:
     if response.status_code >= 300:
         raise error_for(response.status_code, _body(response))
+    if response.status_code == 204:
+        return call.parse(None)
     try:
         value = call.parse(orjson.loads(response.content))
     except (ValueError, KeyError, TypeError) as exc:
@@ -703,6 +753,15 @@ class WalletClient:
     def gas_stats(self, *, by: str = "day", from_: str | datetime | None = None, to: str | datetime | None = None,
                   org: str | None = None, service: str | None = None) -> GasStats:
         return self._run(_Calls.gas_stats(by, from_, to, org, service))
+
+    def create_key(self, org: str, role: str, name: str = "") -> NewOrgKey:
+        return self._run(_Calls.create_key(org, role, name))
+
+    def list_keys(self, org: str) -> list[OrgKey]:
+        return self._run(_Calls.list_keys(org))
+
+    def revoke_key(self, org: str, key_id: str) -> None:
+        self._run(_Calls.revoke_key(org, key_id))
 
     def integrity(self) -> Integrity:
         return self._run(_Calls.integrity())
@@ -824,6 +883,6 @@ __all__ = [
     "AsyncWalletClient", "Available", "BadWalletAnswer", "Balances", "BatchResult", "BillGrants", "Charge",
     "Entry", "GasEvent", "GasEventsPage", "GasStats", "GasStatsGroup", "Grant", "Hold", "HoldClosed",
     "HoldNotFound", "HoldRequest", "IdempotencyConflict", "InsufficientGas", "Integrity", "InvalidRequest",
-    "LedgerPage", "ReserveCheck", "SettleRequest", "Settlement", "Transaction", "Wallet", "WalletAuthError",
-    "WalletClient", "WalletError", "WalletNotFound", "WalletUnavailable", "error_for", "wallet_id",
+    "LedgerPage", "NewOrgKey", "OrgKey", "ReserveCheck", "SettleRequest", "Settlement", "Transaction", "Wallet",
+    "WalletAuthError", "WalletClient", "WalletError", "WalletNotFound", "WalletUnavailable", "error_for", "wallet_id",
 ]

@@ -107,3 +107,17 @@ bill_grants = Table(
     Column("org", String(63), primary_key=True),
     Column("service", String(63), primary_key=True),
 )
+
+# Org keys (migration 0003): only a hash of the key is stored; the key is shown once, at creation.
+org_keys = Table(
+    "org_keys", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("wallet_id", String(80), nullable=False, index=True),
+    Column("org", String(63), nullable=False),
+    Column("role", String(16), nullable=False),  # owner | viewer
+    Column("name", String(100), nullable=False),
+    Column("key_hash", String(64), nullable=False),  # sha256 hex of the whole key
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)
