@@ -7,7 +7,8 @@ it is None a fresh uuid4 is used, so pass your own key whenever you may retry
 
 Errors are typed, all subclasses of `WalletError` (`.status`, `.body`, `.code`):
 
-- `WalletNotFound` (404 WALLET_NOT_FOUND), `HoldNotFound` (404 HOLD_NOT_FOUND)
+- `WalletNotFound` (404 WALLET_NOT_FOUND), `HoldNotFound` (404 HOLD_NOT_FOUND),
+  `KeyNotFound` (404 KEY_NOT_FOUND)
 - `InsufficientGas` (402; `.required`, `.available`, `.wallet`)
 - `HoldClosed` (409 HOLD_RELEASED / HOLD_EXPIRED: the hold can no longer be settled)
 - `IdempotencyConflict` (422 IDEMPOTENCY_KEY_REUSED, or 409 IDEMPOTENCY_IN_FLIGHT
@@ -98,6 +99,10 @@ class InsufficientGas(WalletError):
         return self.body.get("wallet")
 
 
+class KeyNotFound(WalletError):
+    """404 KEY_NOT_FOUND: the org has no live key with that id (revoked already, or never its)."""
+
+
 class HoldClosed(WalletError):
     pass
 
@@ -132,6 +137,7 @@ def error_for(status: int, body: Mapping[str, Any] | None) -> WalletError:
     by_code: dict[str, type[WalletError]] = {
         "WALLET_NOT_FOUND": WalletNotFound,
         "HOLD_NOT_FOUND": HoldNotFound,
+        "KEY_NOT_FOUND": KeyNotFound,
         "INSUFFICIENT_GAS": InsufficientGas,
         "HOLD_RELEASED": HoldClosed,
         "HOLD_EXPIRED": HoldClosed,
@@ -883,6 +889,6 @@ __all__ = [
     "AsyncWalletClient", "Available", "BadWalletAnswer", "Balances", "BatchResult", "BillGrants", "Charge",
     "Entry", "GasEvent", "GasEventsPage", "GasStats", "GasStatsGroup", "Grant", "Hold", "HoldClosed",
     "HoldNotFound", "HoldRequest", "IdempotencyConflict", "InsufficientGas", "Integrity", "InvalidRequest",
-    "LedgerPage", "NewOrgKey", "OrgKey", "ReserveCheck", "SettleRequest", "Settlement", "Transaction", "Wallet",
+    "KeyNotFound", "LedgerPage", "NewOrgKey", "OrgKey", "ReserveCheck", "SettleRequest", "Settlement", "Transaction", "Wallet",
     "WalletAuthError", "WalletClient", "WalletError", "WalletNotFound", "WalletUnavailable", "error_for", "wallet_id",
 ]
