@@ -886,9 +886,9 @@ class AsyncWalletClient:
 
 
 __all__ = [
-    "AsyncWalletClient", "Available", "BadWalletAnswer", "Balances", "BatchResult", "BillGrants", "Charge",
-    "Entry", "GasEvent", "GasEventsPage", "GasStats", "GasStatsGroup", "Grant", "Hold", "HoldClosed",
-    "HoldNotFound", "HoldRequest", "IdempotencyConflict", "InsufficientGas", "Integrity", "InvalidRequest",
-    "KeyNotFound", "LedgerPage", "NewOrgKey", "OrgKey", "ReserveCheck", "SettleRequest", "Settlement",
-    "Transaction", "Wallet", "WalletAuthError", "WalletClient", "WalletError", "WalletNotFound", "WalletUnavailable", "error_for", "wallet_id",
+    "AsyncWalletClient", "Available", "BadWalletAnswer", "Balances", "BatchResult", "BillGrants", "Charge", "Entry",
+    "GasEvent", "GasEventsPage", "GasStats", "GasStatsGroup", "Grant", "Hold", "HoldClosed", "HoldNotFound",
+    "HoldRequest", "IdempotencyConflict", "InsufficientGas", "Integrity", "InvalidRequest", "KeyNotFound",
+    "LedgerPage", "NewOrgKey", "OrgKey", "ReserveCheck", "SettleRequest", "Settlement", "Transaction", "Wallet",
+    "WalletAuthError", "WalletClient", "WalletError", "WalletNotFound", "WalletUnavailable", "error_for", "wallet_id",
 ]
