@@ -216,3 +216,19 @@ def test_the_client_uses_whatever_credential_it_is_given(world: World) -> None:
         with pytest.raises(WalletAuthError):
             owner.purchase(world.other, 7)
     world.wallet.client.put_bill_grants(world.org, [])
+
+
+def test_every_transaction_records_its_actor(world: World) -> None:
+    c = world.wallet.client
+    owner_id = world.tokens["owner"].split("_")[1]
+    world.call("owner", "POST", f"/v1/wallets/wallet-{world.org}/purchases", {"tokens": 11})
+    world.call("operator", "POST", f"/v1/wallets/wallet-{world.org}/hosting-charges",
+               {"component": "ns/actor", "hour": "2026-01-02T00:00:00Z", "tokens": 3})
+    hold = world.call("janus", "POST", "/v1/holds", {"wallet": f"wallet-{world.org}", "tokens": 2}).json()
+    world.call("janus", "POST", f"/v1/holds/{hold['id']}/release")
+    c.purchase(world.org, 13)
+    raw = world.call("viewer", "GET", f"/v1/wallets/wallet-{world.org}/ledger", params={"limit": "5"}).json()
+    assert [(t["type"], t["actor"]) for t in raw["transactions"]] == [
+        ("purchase", "admin"), ("release", "janus"), ("hold", "janus"), ("hosting_charge", "operator"),
+        ("purchase", f"key:{owner_id}")]
+    assert [t.actor for t in c.ledger(world.org, limit=1).transactions] == ["admin"]

@@ -161,7 +161,8 @@ def balance(ctx: click.Context, org: str | None, as_json: bool) -> None:
 @_url_option
 @click.pass_context
 def ledger(ctx: click.Context, org: str | None, limit: int, as_json: bool) -> None:
-    """Recent transactions, newest first, and which token type paid for each."""
+    """Recent transactions, newest first, which token type paid for each, and who acted (BY: admin,
+    operator, janus or key:ID; - for the wallet itself and for transactions older than actors)."""
     page = _call(ctx, lambda c: c.ledger(_org(org), limit=limit))
     if as_json:
         from dataclasses import asdict
@@ -173,8 +174,8 @@ def ledger(ctx: click.Context, org: str | None, limit: int, as_json: bool) -> No
     mine = [(t.time.strftime("%Y-%m-%d %H:%M:%S") if t.time else "", t.type, tokens(t.amount),
              t.details.get("service") or t.details.get("component") or t.counterparty or "",
              ", ".join(f"{e.token_type} {e.amount:+,}" for e in t.entries if e.wallet == page.wallet)
-             or "(reservation)") for t in page.transactions]
-    print_table(("TIME (UTC)", "TYPE", "AMOUNT", "FOR", "THIS WALLET"), mine, title=page.wallet)
+             or "(reservation)", t.actor or "-") for t in page.transactions]
+    print_table(("TIME (UTC)", "TYPE", "AMOUNT", "FOR", "THIS WALLET", "BY"), mine, title=page.wallet)
 
 
 def parse_tokens(value: str) -> int:

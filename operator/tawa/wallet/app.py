@@ -20,6 +20,7 @@ import uuid
 from collections import Counter as Counter_
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
@@ -380,10 +381,10 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     app.add_middleware(AuthAndMetrics, settings=settings, metrics=metrics, store=store)
     _install_error_handlers(app)
 
-    def run(key: str | None, cmd: d.Command) -> JSONResponse:
+    def run(request: Request, key: str | None, cmd: d.Command) -> JSONResponse:
         if not key:
             return _missing_key()
-        items = [(key, cmd)]
+        items = [(key, replace(cmd, actor=_actor(request)))]
         outcomes = store.apply(items)
         metrics.record(items, outcomes)
         answer = outcomes[0]
@@ -400,8 +401,9 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         items = payload.get("items") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
             return error(422, "INVALID_FIELD", f"items: send a list of 1 to {MAX_BATCH} items", "items")
+        actor = _actor(request)
         parsed = [_item_command(kind, item) for item in items]
-        todo = [p for p in parsed if isinstance(p, tuple)]
+        todo = [(p[0], replace(p[1], actor=actor)) for p in parsed if isinstance(p, tuple)]
         answers = await run_in_threadpool(store.apply, todo) if todo else []
         metrics.batch.labels(kind).observe(len(items))
         metrics.record(todo, answers)
@@ -427,8 +429,8 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     @app.post("/v1/wallets", status_code=201, response_model=m.WalletOut,
               responses={200: {"model": m.WalletOut, "description": "Already existed (no second grant)"},
                          **_responses(*POST_ERRORS)})
-    def create_wallet(body: m.CreateWalletIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.CreateWallet(body.org))
+    def create_wallet(request: Request, body: m.CreateWalletIn, key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.CreateWallet(body.org))
 
     @app.get("/v1/wallets/{wallet_id}", response_model=m.WalletOut, responses=_responses(404))
     def get_wallet(wallet_id: WalletId) -> JSONResponse:
@@ -442,19 +444,21 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
 
     @app.post("/v1/wallets/{wallet_id}/purchases", status_code=201, response_model=m.ChargeOut,
               responses=_responses(404, *POST_ERRORS))
-    def purchase(wallet_id: WalletId, body: m.PurchaseIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.Purchase(wallet_id, body.tokens))
+    def purchase(request: Request, wallet_id: WalletId, body: m.PurchaseIn, key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.Purchase(wallet_id, body.tokens))
 
     @app.post("/v1/wallets/{wallet_id}/check-reserve", response_model=m.ReserveOut,
               responses=_responses(404, *POST_ERRORS))
-    def check_reserve(wallet_id: WalletId, body: m.CheckReserveIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.CheckReserve(wallet_id, body.tier, body.replicas))
+    def check_reserve(request: Request, wallet_id: WalletId, body: m.CheckReserveIn,
+                      key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.CheckReserve(wallet_id, body.tier, body.replicas))
 
     @app.post("/v1/wallets/{wallet_id}/hosting-charges", status_code=201, response_model=m.ChargeOut,
               responses=_responses(402, 404, *POST_ERRORS))
-    def hosting_charge(wallet_id: WalletId, body: m.HostingChargeIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.HostingCharge(wallet_id, body.component, body.hour, body.tokens, body.tier, body.pods,
-                                        body.service))
+    def hosting_charge(request: Request, wallet_id: WalletId, body: m.HostingChargeIn,
+                       key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.HostingCharge(wallet_id, body.component, body.hour, body.tokens, body.tier,
+                                                 body.pods, body.service))
 
     @app.get("/v1/wallets/{wallet_id}/bill-grants", response_model=m.BillGrantsOut, responses=_responses(404))
     def get_bill_grants(wallet_id: WalletId) -> JSONResponse:
@@ -481,8 +485,8 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         return Response(status_code=204)
 
     @app.post("/v1/holds", status_code=201, response_model=m.HoldOut, responses=_responses(402, 404, *POST_ERRORS))
-    def hold(body: m.HoldIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.PlaceHold(body.wallet, body.tokens, body.ttl_seconds))
+    def hold(request: Request, body: m.HoldIn, key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.PlaceHold(body.wallet, body.tokens, body.ttl_seconds))
 
     @app.post("/v1/holds/batch", response_model=m.BatchOut, responses=_responses(*POST_ERRORS),
               openapi_extra=_batch_body(m.HoldBatchItem))
@@ -491,13 +495,13 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
 
     @app.post("/v1/holds/{hold_id}/settle", response_model=m.SettlementOut,
               responses=_responses(404, *POST_ERRORS))
-    def settle(hold_id: str, body: m.SettleIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.Settle(hold_id, body.provider, body.tokens, body.service, body.route, body.method,
-                                 body.request_id))
+    def settle(request: Request, hold_id: str, body: m.SettleIn, key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.Settle(hold_id, body.provider, body.tokens, body.service, body.route,
+                                          body.method, body.request_id))
 
     @app.post("/v1/holds/{hold_id}/release", response_model=m.HoldOut, responses=_responses(404, *POST_ERRORS))
-    def release(hold_id: str, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.Release(hold_id))
+    def release(request: Request, hold_id: str, key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.Release(hold_id))
 
     @app.post("/v1/settlements/batch", response_model=m.BatchOut, responses=_responses(*POST_ERRORS),
               openapi_extra=_batch_body(m.SettleBatchItem))
@@ -522,6 +526,12 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         return JSONResponse(store.integrity())
 
     return app
+
+
+def _actor(request: Request) -> str | None:
+    """Who is acting, for the ledger (set by AuthAndMetrics; None only on an --insecure-no-auth wallet)."""
+    identity = getattr(request.state, "identity", None)
+    return identity.actor if isinstance(identity, Identity) else None
 
 
 def _missing_key() -> JSONResponse:

@@ -210,11 +210,13 @@ class Transaction:
     hold: str | None
     details: dict[str, Any]
     entries: list[Entry]
+    actor: str | None = None  # admin | operator | janus | key:{id}; None: the wallet itself, or an old row
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> Transaction:
         return cls(d["id"], d["type"], _time(d.get("time")), d["wallet"], d.get("counterparty"), d["amount"],
-                   d.get("hold"), dict(d.get("details") or {}), [Entry.parse(e) for e in d.get("entries", [])])
+                   d.get("hold"), dict(d.get("details") or {}), [Entry.parse(e) for e in d.get("entries", [])],
+                   d.get("actor"))
 
 
 @dataclass(frozen=True)

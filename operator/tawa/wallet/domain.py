@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from tawa import names
 from tawa.gas.tiers import TIERS, UnknownTier, get_tier
@@ -188,6 +188,7 @@ class Txn:
     counterparty: str | None = None
     hold: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None  # None: the wallet itself (expiries), or recorded before actors were (0004)
 
 
 @dataclass(slots=True)
@@ -223,10 +224,14 @@ def split(balances: Mapping[str, int], order: Iterable[str], amount: int) -> dic
 # --------------------------------------------------------------------------- commands
 
 
+@dataclass(frozen=True)
 class Command:
-    """A mutation. `fingerprint` identifies the request for idempotency."""
+    """A mutation. `fingerprint` identifies the request for idempotency; `actor` (who asked:
+    `admin`, `operator`, `janus`, `key:{id}`) is recorded on its transactions but is not part of
+    the fingerprint: a retry is the same request whoever's credential carries it."""
 
-    kind: str = ""
+    kind: ClassVar[str] = ""
+    actor: str | None = field(default=None, kw_only=True, compare=False)
 
     def wallet_ids(self) -> tuple[str, ...]:
         return ()
@@ -238,7 +243,7 @@ class Command:
         # repr of str/int/None values is stable across processes and versions, and cheap.
         names = _FIELD_NAMES.get(type(self))
         if names is None:
-            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self))  # type: ignore[arg-type]
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self) if f.name != "actor")
         raw = repr((self.kind, *[getattr(self, name) for name in names]))
         return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
 
@@ -361,6 +366,7 @@ def wallet_view(w: WalletState) -> dict[str, Any]:
 def txn_view(t: Txn) -> dict[str, Any]:
     return {"id": t.id, "type": str(t.type), "time": iso(t.created_at), "wallet": t.wallet,
             "counterparty": t.counterparty, "amount": t.amount, "hold": t.hold, "details": t.details,
+            "actor": t.actor,
             "entries": [{"account": e.account, "wallet": e.wallet, "tokenType": e.token_type, "amount": e.amount}
                         for e in t.entries]}
 
@@ -392,6 +398,7 @@ class Book:
     new_wallets: list[str] = field(default_factory=list)
     new_holds: list[str] = field(default_factory=list)
     touched_holds: set[str] = field(default_factory=set)
+    actor: str | None = None  # of the command being applied; None while expiring (the wallet acts)
 
     # ----- helpers
 
@@ -424,7 +431,9 @@ class Book:
         return txn
 
     def _txn(self, type_: TxType, wallet: str, amount: int, entries: Iterable[Entry] = (), **kw: Any) -> Txn:
-        return self._post(Txn(self.next_txn_id(), type_, wallet, amount, self.now, tuple(entries), **kw))
+        actor = None if type_ == TxType.EXPIRY else self.actor  # a hold's TTL ran out: nobody acted
+        return self._post(Txn(self.next_txn_id(), type_, wallet, amount, self.now, tuple(entries), actor=actor,
+                              **kw))
 
     def _debits(self, w: WalletState, paid: Mapping[str, int]) -> list[Entry]:
         return [Entry(f"{w.id}:{t}", w.id, t, -n) for t, n in paid.items()]
@@ -451,6 +460,7 @@ class Book:
     # ----- commands
 
     def apply(self, cmd: Command) -> Outcome:
+        self.actor = cmd.actor
         try:
             handler = getattr(self, f"_do_{cmd.kind}")
             return handler(cmd)  # type: ignore[no-any-return]

@@ -173,6 +173,8 @@ class TransactionOut(BaseModel):
     amount: int
     hold: str | None
     details: dict[str, Any]
+    actor: str | None = Field(description="admin | operator | janus | key:{id}; null: the wallet itself "
+                              "(expiries) or a transaction older than actors")
     entries: list[EntryOut]
 
 

@@ -41,6 +41,8 @@ ledger_txns = Table(
     Column("hold_id", String(64), nullable=True),
     Column("details", Text, nullable=True),  # JSON
     Column("created_at", BigInteger, nullable=False),
+    # admin | operator | janus | key:{id}; NULL: the wallet itself (expiries) or a row older than 0004
+    Column("actor", String(40), nullable=True),
     Index("ix_ledger_txns_wallet", "wallet_id", "id"),
     Index("ix_ledger_txns_counterparty", "counterparty", "id"),
 )

@@ -651,12 +651,12 @@ def _json(value: Any) -> str:
 
 def _txn_row(t: d.Txn) -> tuple[Any, ...]:
     return (t.id, str(t.type), t.wallet, t.counterparty, t.amount, t.hold, _json(t.details) if t.details else None,
-            t.created_at)
+            t.created_at, t.actor)
 
 
 def _txn(r: Any, entries: list[d.Entry]) -> d.Txn:
     return d.Txn(r.id, r.type, r.wallet_id, r.amount, r.created_at, tuple(entries), r.counterparty, r.hold_id,
-                 orjson.loads(r.details) if r.details else {})
+                 orjson.loads(r.details) if r.details else {}, r.actor)
 
 
 def _day(micros: int) -> str:
