@@ -62,6 +62,8 @@ class HttpBackend:
                 return f"/v1/holds/{h}/release", None
             case d.CheckReserve(wallet=w, tier=tier, replicas=n):
                 return f"/v1/wallets/{self._wid(w)}/check-reserve", {"tier": tier, "replicas": n}
+            case d.Reverse(txn=t):
+                return f"/v1/transactions/{t}/reversals", None
         raise AssertionError(cmd)
 
     def _answer(self, r: httpx.Response) -> dict[str, Any]:

@@ -521,6 +521,12 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         return JSONResponse(store.gas_stats(by=by, start=parse_time(from_, "from"),
                                             end=parse_time(to, "to", end=True), service=service, org=org))
 
+    @app.post("/v1/transactions/{transaction_id}/reversals", status_code=201, response_model=m.ReversalOut,
+              responses=_responses(404, 409, *POST_ERRORS))
+    def reverse(request: Request, transaction_id: Annotated[int, Path(ge=1, le=2**62)],
+                key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.Reverse(transaction_id))
+
     @app.get("/v1/admin/integrity", response_model=m.IntegrityOut, responses=_responses())
     def integrity() -> JSONResponse:
         return JSONResponse(store.integrity())

@@ -54,6 +54,11 @@ class TxType(StrEnum):
     HOLD = "hold"
     RELEASE = "release"
     EXPIRY = "expiry"
+    REVERSAL = "reversal"
+
+
+# Only transactions that moved tokens can be compensated; holds, releases and expiries moved none.
+REVERSIBLE = frozenset({TxType.INTRO_GRANT, TxType.PURCHASE, TxType.HOSTING_CHARGE, TxType.API_GAS})
 
 
 class HoldStatus(StrEnum):
@@ -189,6 +194,7 @@ class Txn:
     hold: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     actor: str | None = None  # None: the wallet itself (expiries), or recorded before actors were (0004)
+    reverses: int | None = None  # a reversal: the transaction it compensates (at most one each, 0005)
 
 
 @dataclass(slots=True)
@@ -237,6 +243,10 @@ class Command:
         return ()
 
     def hold_ids(self) -> tuple[str, ...]:
+        return ()
+
+    def txn_ids(self) -> tuple[int, ...]:
+        """Transactions the command needs loaded (with whether each was reversed already)."""
         return ()
 
     def fingerprint(self) -> str:
@@ -335,6 +345,15 @@ class Release(Command):
 
 
 @dataclass(frozen=True)
+class Reverse(Command):
+    txn: int
+    kind = "reverse"
+
+    def txn_ids(self) -> tuple[int, ...]:
+        return (self.txn,)
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a command answered: an HTTP-like status and a JSON-able body."""
 
@@ -398,6 +417,8 @@ class Book:
     new_wallets: list[str] = field(default_factory=list)
     new_holds: list[str] = field(default_factory=list)
     touched_holds: set[str] = field(default_factory=set)
+    originals: dict[int, Txn] = field(default_factory=dict)  # transactions a Reverse names (store-loaded)
+    reversed_by: dict[int, int] = field(default_factory=dict)  # original id → its reversal's id
     actor: str | None = None  # of the command being applied; None while expiring (the wallet acts)
 
     # ----- helpers
@@ -575,6 +596,46 @@ class Book:
         return Outcome(200, {"transaction": txn.id, "hold": h.id, "wallet": caller.id, "provider": provider.id,
                              "tokens": tokens, "remaining": h.remaining, "paidFrom": paid})
 
+    def _do_reverse(self, cmd: Reverse) -> Outcome:
+        """The compensating transaction: every entry of the original, negated, as a NEW transaction
+        linked to it (`reverses`); the original is never edited. Once per transaction."""
+        original = self.originals.get(cmd.txn)
+        if original is None:
+            raise Refusal(404, "TRANSACTION_NOT_FOUND", f"transactionId: no transaction {cmd.txn}", "transactionId")
+        if original.type not in REVERSIBLE:
+            why = "is itself a reversal" if original.type == TxType.REVERSAL else "moved no tokens"
+            raise Refusal(422, "NOT_REVERSIBLE", f"transactionId: transaction {cmd.txn} ({original.type}) {why}; "
+                          "only purchases, hosting charges, API gas and intro grants can be reversed",
+                          "transactionId")
+        if cmd.txn in self.reversed_by:
+            raise Refusal(409, "ALREADY_REVERSED", f"transactionId: transaction {cmd.txn} was reversed by "
+                          f"transaction {self.reversed_by[cmd.txn]}", "transactionId",
+                          reversal=self.reversed_by[cmd.txn])
+        entries = [Entry(e.account, e.wallet, e.token_type, -e.amount) for e in original.entries]
+        self._reversible(entries)
+        txn = self._txn(TxType.REVERSAL, original.wallet, original.amount, entries,
+                        counterparty=original.counterparty, details={"reverses": original.id,
+                                                                     "reversedType": str(original.type)},
+                        reverses=original.id)
+        self.reversed_by[cmd.txn] = txn.id
+        return Outcome(201, {"transaction": txn_view(txn), "reverses": original.id,
+                             "wallet": wallet_view(self.wallet(original.wallet))})
+
+    def _reversible(self, entries: Iterable[Entry]) -> None:
+        """No wallet may end below zero, nor with holds it could no longer cover (tokens already spent)."""
+        after: dict[str, dict[str, int]] = {}
+        for e in entries:
+            if e.wallet is not None and e.token_type is not None:
+                w = self.wallet(e.wallet)
+                balances = after.setdefault(w.id, {t: w.balance(t) for t in TOKEN_TYPES})
+                balances[e.token_type] += e.amount
+        for wid, balances in after.items():
+            short = [t for t, n in balances.items() if n < 0]
+            if short or self.wallets[wid].held > balances["purchased"] + balances["earned"]:
+                raise Refusal(409, "REVERSAL_WOULD_OVERDRAW", f"transactionId: reversing it would leave {wid} "
+                              f"below zero ({', '.join(short) or 'held'}): its tokens were spent since; credit or "
+                              "charge the difference instead", "transactionId", wallet=wid)
+
     def _do_release(self, cmd: Release) -> Outcome:
         h = self.hold(cmd.hold)
         if h.status == HoldStatus.OPEN and h.expires_at <= self.now:
@@ -675,7 +736,9 @@ class MemoryLedger:
         # Work on copies (all fields are scalars) so that a failing batch changes nothing.
         book = Book(now, next_txn_id=lambda: len(self.txns) + len(book.txns) + 1,
                     wallets={k: copy(v) for k, v in self.wallets.items()},
-                    holds={k: copy(v) for k, v in self.holds.items()})
+                    holds={k: copy(v) for k, v in self.holds.items()},
+                    originals={t.id: t for t in self.txns},
+                    reversed_by={t.reverses: t.id for t in self.txns if t.reverses is not None})
         book.expire_due()
         out: list[Outcome] = []
         for key, cmd in commands:

@@ -189,6 +189,12 @@ class ChargeOut(BaseModel):
     wallet: WalletOut
 
 
+class ReversalOut(BaseModel):
+    transaction: TransactionOut = Field(description="The compensating transaction (type reversal)")
+    reverses: int = Field(description="The transaction it compensates (unchanged)")
+    wallet: WalletOut
+
+
 class ReserveOut(BaseModel):
     wallet: str
     tier: str

@@ -43,6 +43,9 @@ ledger_txns = Table(
     Column("created_at", BigInteger, nullable=False),
     # admin | operator | janus | key:{id}; NULL: the wallet itself (expiries) or a row older than 0004
     Column("actor", String(40), nullable=True),
+    # A reversal: the transaction it compensates (0005). Unique: a transaction is reversed at most once.
+    Column("reverses", BigInteger, nullable=True),
+    Index("ux_ledger_txns_reverses", "reverses", unique=True),
     Index("ix_ledger_txns_wallet", "wallet_id", "id"),
     Index("ix_ledger_txns_counterparty", "counterparty", "id"),
 )

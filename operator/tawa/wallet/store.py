@@ -303,11 +303,18 @@ class Store:
               extra_holds: Iterable[str] = ()) -> d.Book:
         hold_ids = sorted({h for c in commands for h in c.hold_ids()} | set(extra_holds))
         hold_wallets = self._hold_wallets(conn, hold_ids)
-        wallet_ids = sorted({w for c in commands for w in c.wallet_ids()} | set(hold_wallets.values()))
+        txn_ids = sorted({t for c in commands for t in c.txn_ids()})
+        originals = self._transactions(conn, txn_ids)
+        wallet_ids = sorted({w for c in commands for w in c.wallet_ids()} | set(hold_wallets.values())
+                            | {e.wallet for t in originals.values() for e in t.entries if e.wallet})
         book = d.Book(now, self._txn_ids(conn, len(commands) + len(hold_ids) + 1))
+        book.originals = originals
         if not wallet_ids:
             return book
         self._lock_wallets(conn, wallet_ids)
+        if txn_ids:  # read under the wallets' locks: a concurrent reversal of the same one is seen
+            book.reversed_by = {int(r.reverses): int(r.id) for r in conn.execute(
+                select(ledger_txns.c.id, ledger_txns.c.reverses).where(ledger_txns.c.reverses.in_(txn_ids)))}
         book.wallets = self._wallet_states(conn, wallet_ids)
         # Holds of these wallets: the ones asked for, plus overdue ones so they expire first.
         q = select(holds).where(holds.c.wallet_id.in_(list(book.wallets)),
@@ -315,6 +322,13 @@ class Store:
                                     (holds.c.status == d.HoldStatus.OPEN) & (holds.c.expires_at <= now)))
         book.holds = {r.id: _hold(r) for r in conn.execute(q)}
         return book
+
+    def _transactions(self, conn: Connection, txn_ids: Sequence[int]) -> dict[int, d.Txn]:
+        if not txn_ids:
+            return {}
+        entries = _entries_of(conn, txn_ids)
+        return {r.id: _txn(r, entries.get(r.id, []))
+                for r in conn.execute(select(ledger_txns).where(ledger_txns.c.id.in_(txn_ids)))}
 
     def _hold_wallets(self, conn: Connection, hold_ids: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -524,12 +538,7 @@ class Store:
                 q = q.where(t.c.id < cursor)
             rows = conn.execute(q.order_by(t.c.id.desc()).limit(limit + 1)).all()
             page = rows[:limit]
-            entries: dict[int, list[d.Entry]] = {}
-            if page:
-                eq = select(ledger_entries).where(ledger_entries.c.txn_id.in_([r.id for r in page])) \
-                    .order_by(ledger_entries.c.id)
-                for e in conn.execute(eq):
-                    entries.setdefault(e.txn_id, []).append(d.Entry(e.account_id, e.wallet_id, e.token_type, e.amount))
+            entries = _entries_of(conn, [r.id for r in page])
         txns = [d.txn_view(_txn(r, entries.get(r.id, []))) for r in page]
         return {"wallet": wallet_id, "transactions": txns,
                 "nextCursor": str(page[-1].id) if len(rows) > limit else None}
@@ -630,6 +639,16 @@ def _grants_view(wallet_id: str, grants: Sequence[Grant]) -> dict[str, Any]:
     return {"wallet": wallet_id, "grants": [g.json() for g in grants]}
 
 
+def _entries_of(conn: Connection, txn_ids: Sequence[int]) -> dict[int, list[d.Entry]]:
+    """The entries of these transactions, in the order they were written."""
+    entries: dict[int, list[d.Entry]] = {}
+    if txn_ids:
+        q = select(ledger_entries).where(ledger_entries.c.txn_id.in_(txn_ids)).order_by(ledger_entries.c.id)
+        for e in conn.execute(q):
+            entries.setdefault(e.txn_id, []).append(d.Entry(e.account_id, e.wallet_id, e.token_type, e.amount))
+    return entries
+
+
 def _hold(r: Any) -> d.HoldState:
     return d.HoldState(r.id, r.wallet_id, r.tokens, r.remaining, r.settled, r.released, r.status, r.expires_at,
                        r.created_at)
@@ -651,12 +670,12 @@ def _json(value: Any) -> str:
 
 def _txn_row(t: d.Txn) -> tuple[Any, ...]:
     return (t.id, str(t.type), t.wallet, t.counterparty, t.amount, t.hold, _json(t.details) if t.details else None,
-            t.created_at, t.actor)
+            t.created_at, t.actor, t.reverses)
 
 
 def _txn(r: Any, entries: list[d.Entry]) -> d.Txn:
     return d.Txn(r.id, r.type, r.wallet_id, r.amount, r.created_at, tuple(entries), r.counterparty, r.hold_id,
-                 orjson.loads(r.details) if r.details else {}, r.actor)
+                 orjson.loads(r.details) if r.details else {}, r.actor, r.reverses)
 
 
 def _day(micros: int) -> str:
