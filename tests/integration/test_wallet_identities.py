@@ -4,6 +4,7 @@ for every credential but the admin's, with nothing changed by a refusal."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -262,3 +263,19 @@ def test_a_reversal_compensates_once_and_the_ledger_still_balances(world: World)
         "error"] == "NOT_REVERSIBLE"
     assert world.call("admin", "POST", "/v1/transactions/999999999/reversals").status_code == 404
     assert c.integrity().ok
+
+
+def test_failed_authentications_are_slowed_per_source(wallet_factory: Callable[..., WalletServer]) -> None:
+    wallet = wallet_factory(env={"TAWA_WALLET_AUTH_FAILURE_LIMIT": "5", "TAWA_WALLET_AUTH_FAILURE_WINDOW": "3"})
+    wallet.client.create_wallet("guessed")
+    url = f"{wallet.url}/v1/wallets/wallet-guessed/purchases"
+    for i in range(5):
+        r = httpx.post(url, json={"tokens": 1}, headers={"Authorization": f"Bearer guess-{i}", "Idempotency-Key": "k"})
+        assert r.status_code == 401
+    slowed = httpx.post(url, json={"tokens": 1}, headers={**wallet.headers("k2")})  # even the right token, now
+    assert slowed.status_code == 429 and slowed.json()["error"] == "TOO_MANY_FAILED_AUTHENTICATIONS"
+    assert 1 <= int(slowed.headers["Retry-After"]) <= 3
+    assert httpx.get(f"{wallet.url}/healthz").status_code == 200  # public paths are not slowed
+    time.sleep(int(slowed.headers["Retry-After"]))
+    assert httpx.post(url, json={"tokens": 1}, headers=wallet.headers("k3")).status_code == 201
+    assert wallet.client.get_wallet("guessed").balances.purchased == 1  # the slowed call changed nothing

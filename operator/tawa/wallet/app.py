@@ -43,6 +43,7 @@ from tawa.wallet.body import PARSED, BodyGuard, has_body, shown_name
 from tawa.wallet.policy import ADMIN, Forbidden, Identity, Role, decide, rule_for
 from tawa.wallet.settings import MAX_BATCH, ServerSettings
 from tawa.wallet.store import KEY_PREFIX, Store, parse_time
+from tawa.wallet.throttle import FailedAuthThrottle
 
 log = logging.getLogger("tawa.wallet")
 # /docs and /redoc exist only with TAWA_WALLET_DOCS=true; /metrics is not here: it shows revenue.
@@ -128,6 +129,7 @@ class AuthAndMetrics:
 
     def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: Metrics, store: Store) -> None:
         self.app, self.settings, self.metrics, self.store = app, settings, metrics, store
+        self.throttle = FailedAuthThrottle(settings.auth_failure_limit, settings.auth_failure_window)
         self.programs = [(token.encode(), Identity(role)) for token, role in (
             (settings.token, Role.ADMIN), (settings.operator_token, Role.OPERATOR),
             (settings.janus_token, Role.JANUS)) if token]
@@ -151,14 +153,23 @@ class AuthAndMetrics:
             return None
         header = headers.get(b"authorization", b"")
         scheme, _, given = header.partition(b" ")
+        found = rule_for(method, path)
+        if (not header or scheme.lower() != b"bearer") and self.settings.open_reads and found is not None \
+                and found[0].open_read:
+            return None  # TAWA_WALLET_OPEN_READS: reads of balances and gas without a credential
+        source = (scope.get("client") or ("unknown",))[0]
+        if (wait := self.throttle.retry_after(source)) is not None:
+            resp = error(429, "TOO_MANY_FAILED_AUTHENTICATIONS", f"Authorization: too many failed authentications "
+                         f"from {source}; retry after {wait} seconds with a valid credential", "Authorization")
+            resp.headers["Retry-After"] = str(wait)
+            return resp
         if not header or scheme.lower() != b"bearer":
-            found = rule_for(method, path)
-            if self.settings.open_reads and found is not None and found[0].open_read:
-                return None  # TAWA_WALLET_OPEN_READS: reads of balances and gas without a credential
+            self.throttle.failed(source)
             return _unauthenticated("Authorization: send 'Authorization: Bearer <token>': your TAWA_WALLET_TOKEN "
                                     "(a program's token or an org key)")
         identity = await self.identify(given.strip())
         if identity is None:
+            self.throttle.failed(source)
             return _unauthenticated("Authorization: the bearer token is no credential of this wallet (unknown or "
                                     "revoked); check the token you were given")
         orgs = [v for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k == "org"]

@@ -71,6 +71,10 @@ class ServerSettings:
     max_body_bytes: int = MAX_BODY_BYTES
     # /docs and /redoc (Swagger UI, ReDoc) are off unless asked for; /openapi.json is always served.
     docs: bool = False
+    # Past this many failed authentications from one source within auth_failure_window seconds,
+    # the source gets 429 (Retry-After) until the window ends (tawa.wallet.throttle).
+    auth_failure_limit: int = 50
+    auth_failure_window: float = 60.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServerSettings:
@@ -88,6 +92,8 @@ class ServerSettings:
             "body_timeout": _number("TAWA_WALLET_BODY_TIMEOUT", 30.0),
             "max_body_bytes": int(_number("TAWA_WALLET_MAX_BODY_BYTES", MAX_BODY_BYTES)),
             "docs": _truthy(env.get("TAWA_WALLET_DOCS")),
+            "auth_failure_limit": int(_number("TAWA_WALLET_AUTH_FAILURE_LIMIT", 50)),
+            "auth_failure_window": _number("TAWA_WALLET_AUTH_FAILURE_WINDOW", 60.0),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -97,7 +103,9 @@ class ServerSettings:
             raise ValueError(f"TAWA_WALLET_IDEMPOTENCY_HOURS must be at least {MIN_IDEMPOTENCY_HOURS}")
         for name, value in (("TAWA_WALLET_HEADER_TIMEOUT", self.header_timeout),
                             ("TAWA_WALLET_BODY_TIMEOUT", self.body_timeout),
-                            ("TAWA_WALLET_MAX_BODY_BYTES", self.max_body_bytes)):
+                            ("TAWA_WALLET_MAX_BODY_BYTES", self.max_body_bytes),
+                            ("TAWA_WALLET_AUTH_FAILURE_LIMIT", self.auth_failure_limit),
+                            ("TAWA_WALLET_AUTH_FAILURE_WINDOW", self.auth_failure_window)):
             if not value > 0:
                 raise ValueError(f"{name} must be a positive number")
         if not self.token and not self.insecure_no_auth:
