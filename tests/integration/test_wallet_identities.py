@@ -279,3 +279,18 @@ def test_failed_authentications_are_slowed_per_source(wallet_factory: Callable[.
     time.sleep(int(slowed.headers["Retry-After"]))
     assert httpx.post(url, json={"tokens": 1}, headers=wallet.headers("k3")).status_code == 201
     assert wallet.client.get_wallet("guessed").balances.purchased == 1  # the slowed call changed nothing
+
+
+def test_the_async_client_manages_keys_too(world: World) -> None:
+    import asyncio
+
+    from tawa.wallet.client import AsyncWalletClient
+
+    async def scenario() -> None:
+        async with AsyncWalletClient(world.wallet.url, world.tokens["owner"]) as owner:
+            made = await owner.create_key(world.org, "viewer", "async")
+            assert made.id in [k.id for k in await owner.list_keys(world.org)]
+            await owner.revoke_key(world.org, made.id)
+            assert made.id not in [k.id for k in await owner.list_keys(world.org)]
+
+    asyncio.run(scenario())

@@ -880,6 +880,15 @@ class AsyncWalletClient:
                         service: str | None = None) -> GasStats:
         return await self._run(_Calls.gas_stats(by, from_, to, org, service))
 
+    async def create_key(self, org: str, role: str, name: str = "") -> NewOrgKey:
+        return await self._run(_Calls.create_key(org, role, name))
+
+    async def list_keys(self, org: str) -> list[OrgKey]:
+        return await self._run(_Calls.list_keys(org))
+
+    async def revoke_key(self, org: str, key_id: str) -> None:
+        await self._run(_Calls.revoke_key(org, key_id))
+
     async def integrity(self) -> Integrity:
         return await self._run(_Calls.integrity())
 
