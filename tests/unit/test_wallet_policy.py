@@ -78,3 +78,17 @@ def test_paths_no_rule_names_are_admin_only_and_head_is_a_get() -> None:
 
 def test_actors() -> None:
     assert [i.actor for i in IDENTITIES.values()] == ["admin", "operator", "janus", "key:k1", "key:k2"]
+
+
+def test_program_tokens_come_from_settings_and_must_differ_from_each_other() -> None:
+    from tawa.wallet.settings import ServerSettings
+
+    env = {"TAWA_WALLET_TOKEN": "a", "TAWA_WALLET_OPERATOR_TOKEN": "o", "TAWA_WALLET_JANUS_TOKEN": "j"}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        settings = ServerSettings.from_env()
+        assert (settings.token, settings.operator_token, settings.janus_token) == ("a", "o", "j")
+        mp.setenv("TAWA_WALLET_JANUS_TOKEN", "a")
+        with pytest.raises(ValueError, match="must differ"):
+            ServerSettings.from_env()
