@@ -139,6 +139,10 @@ def test_keys_create_list_revoke_and_an_owner_key_runs_the_cli_for_its_org(serve
     assert human.returncode == 0 and "shown only now" in human.stdout, human.stderr
     viewer_key = next(line.split()[1] for line in human.stdout.splitlines() if line.startswith("key: "))
     assert tawa(server, "buy", org, "100", token=owner["key"]).returncode == 0
+    ledger = tawa(server, "ledger", org, "--limit", "2", token=viewer_key).stdout  # a viewer reads
+    assert "BY" in ledger and "key:" in ledger and "admin" in ledger, ledger  # the purchase; the intro grant
+    assert json.loads(tawa(server, "ledger", org, "--json", "--limit", "1").stdout)["transactions"][0][
+        "actor"] == f"key:{owner['id']}"
     assert tawa(server, "buy", org, "100", token=viewer_key).returncode == 1  # 403: a viewer only reads
     other = f"cli{uuid.uuid4().hex[:8]}"
     server.client.create_wallet(other)
