@@ -263,6 +263,10 @@ def test_a_reversal_compensates_once_and_the_ledger_still_balances(world: World)
         "error"] == "NOT_REVERSIBLE"
     assert world.call("admin", "POST", "/v1/transactions/999999999/reversals").status_code == 404
     assert c.integrity().ok
+    refund = c.purchase(world.org, 9).transaction.id
+    reversal = c.reverse(refund, idempotency_key=f"refund/{refund}")
+    assert (reversal.reverses, reversal.transaction.type, reversal.transaction.actor) == (refund, "reversal", "admin")
+    assert c.reverse(refund, idempotency_key=f"refund/{refund}") == reversal  # a retry answers the same
 
 
 def test_failed_authentications_are_slowed_per_source(wallet_factory: Callable[..., WalletServer]) -> None:

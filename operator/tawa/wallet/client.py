@@ -301,6 +301,19 @@ class NewOrgKey:
         return cls(d["id"], d["key"], d["role"], d["name"], _time(d["createdAt"]))
 
 
+@dataclass(frozen=True)
+class Reversal:
+    """A reversal: the compensating transaction, the one it reverses, and the original's wallet after."""
+
+    transaction: Transaction
+    reverses: int
+    wallet: Wallet
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Reversal:
+        return cls(Transaction.parse(d["transaction"]), d["reverses"], Wallet.parse(d["wallet"]))
+
+
 def _keys(d: Mapping[str, Any]) -> list[OrgKey]:
     return [OrgKey.parse(k) for k in d["keys"]]
 
@@ -602,6 +615,10 @@ class _Calls:
         return _Call("DELETE", _wallet_path(org, "keys", key_id), lambda _: None, mutating=True)
 
     @staticmethod
+    def reverse(transaction: int, key: str | None) -> _Call[Reversal]:
+        return _post(f"/v1/transactions/{int(transaction)}/reversals", Reversal.parse, None, key)
+
+    @staticmethod
     def integrity() -> _Call[Integrity]:
         return _Call("GET", "/v1/admin/integrity", Integrity.parse)
 
@@ -771,6 +788,11 @@ class WalletClient:
     def revoke_key(self, org: str, key_id: str) -> None:
         self._run(_Calls.revoke_key(org, key_id))
 
+    def reverse(self, transaction: int, *, idempotency_key: str | None = None) -> Reversal:
+        """Admin only: post the compensating transaction of `transaction` (once; a retry with the
+        same key answers the same)."""
+        return self._run(_Calls.reverse(transaction, idempotency_key))
+
     def integrity(self) -> Integrity:
         return self._run(_Calls.integrity())
 
@@ -889,6 +911,9 @@ class AsyncWalletClient:
     async def revoke_key(self, org: str, key_id: str) -> None:
         await self._run(_Calls.revoke_key(org, key_id))
 
+    async def reverse(self, transaction: int, *, idempotency_key: str | None = None) -> Reversal:
+        return await self._run(_Calls.reverse(transaction, idempotency_key))
+
     async def integrity(self) -> Integrity:
         return await self._run(_Calls.integrity())
 
@@ -900,6 +925,7 @@ __all__ = [
     "AsyncWalletClient", "Available", "BadWalletAnswer", "Balances", "BatchResult", "BillGrants", "Charge", "Entry",
     "GasEvent", "GasEventsPage", "GasStats", "GasStatsGroup", "Grant", "Hold", "HoldClosed", "HoldNotFound",
     "HoldRequest", "IdempotencyConflict", "InsufficientGas", "Integrity", "InvalidRequest", "KeyNotFound",
-    "LedgerPage", "NewOrgKey", "OrgKey", "ReserveCheck", "SettleRequest", "Settlement", "Transaction", "Wallet",
-    "WalletAuthError", "WalletClient", "WalletError", "WalletNotFound", "WalletUnavailable", "error_for", "wallet_id",
+    "LedgerPage", "NewOrgKey", "OrgKey", "ReserveCheck", "Reversal", "SettleRequest", "Settlement", "Transaction",
+    "Wallet", "WalletAuthError", "WalletClient", "WalletError", "WalletNotFound", "WalletUnavailable", "error_for",
+    "wallet_id",
 ]
