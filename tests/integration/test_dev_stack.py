@@ -52,6 +52,8 @@ def test_dev_up_demo_down(tmp_path: Path) -> None:
                                 "TAWA_JANUS_JWT_SECRET", "TAWA_ENV"}
         assert tawa(tmp_path, "dev", "up", "--detach").returncode == 0  # again: safe, same stack
         assert exports_of(tmp_path) == exports
+        check_programs_hold_their_own_wallet_tokens(tmp_path, exports["TAWA_WALLET_TOKEN"])
+        assert exports_of(tmp_path) == exports
 
         check_first_story(tmp_path)
         again = tawa(tmp_path, "dev", "demo")  # re-running buys nothing twice; one more call is charged
@@ -69,6 +71,28 @@ def test_dev_up_demo_down(tmp_path: Path) -> None:
         check_first_story(tmp_path)
     finally:
         assert tawa(tmp_path, "dev", "down").returncode == 0
+
+
+def check_programs_hold_their_own_wallet_tokens(data_dir: Path, admin_token: str) -> None:
+    """Issue 16: the operator and Janus present tokens of their own roles, never the admin's."""
+    pids = json.loads((data_dir / "dev" / "stack.json").read_text())["pids"]
+
+    def environ(name: str) -> dict[str, str]:
+        raw = Path(f"/proc/{pids[name]}/environ").read_bytes().split(b"\0")
+        return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+    operator, janus = environ("operator"), environ("janus")
+    tokens = {operator["TAWA_WALLET_TOKEN"], janus["TAWA_WALLET_TOKEN"], admin_token}
+    assert len(tokens) == 3
+    for env in (operator, janus):
+        assert admin_token not in env.values()
+        assert not {"TAWA_WALLET_OPERATOR_TOKEN", "TAWA_WALLET_JANUS_TOKEN"} & set(env)
+    refused = subprocess.run([sys.executable, "-c", (
+        "import sys; from tawa.wallet.client import WalletClient, WalletAuthError\n"
+        "try: WalletClient().purchase('acme', 1)\nexcept WalletAuthError as e: print(e.status)")],
+        env={**os.environ, "TAWA_WALLET_URL": environ("janus")["TAWA_WALLET_URL"],
+             "TAWA_WALLET_TOKEN": janus["TAWA_WALLET_TOKEN"]}, capture_output=True, text=True, timeout=30)
+    assert refused.stdout.strip() == "403", refused.stderr  # Janus's token cannot mint tokens
 
 
 # Stops the how-to's server even when a step fails (set -e), keeping the script's exit status.

@@ -555,7 +555,7 @@ def test_metrics_need_the_token_api_docs_are_off_and_no_header_names_the_stack(
     """Found by issue 12: /metrics (revenue) and /docs, /redoc were public; `server: uvicorn` on every answer."""
     wallet = wallet_factory(open_reads=True)  # open reads open wallets, never the metrics
     assert httpx.get(f"{wallet.url}/metrics").status_code == 401
-    assert httpx.get(f"{wallet.url}/metrics", headers={"Authorization": "Bearer nope"}).status_code == 403
+    assert httpx.get(f"{wallet.url}/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
     metrics = httpx.get(f"{wallet.url}/metrics", headers=wallet.headers())
     assert metrics.status_code == 200 and "wallet_gas_tokens_total" in metrics.text
     for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):

@@ -376,11 +376,11 @@ def test_ledger_pages_newest_first_with_cursor(server: WalletServer, http: httpx
 # ---------------------------------------------------------------- auth, health, metrics, OpenAPI
 
 
-def test_auth_401_without_token_403_with_wrong_one(server: WalletServer) -> None:
+def test_auth_401_without_token_and_with_an_unknown_one(server: WalletServer) -> None:
     r = httpx.post(f"{server.url}/v1/wallets", json={"org": org()}, headers={"Idempotency-Key": "a1"})
     assert r.status_code == 401 and r.json()["error"] == "UNAUTHENTICATED"
     r = httpx.get(f"{server.url}/v1/gas/events", headers={"Authorization": "Bearer wrong"})
-    assert r.status_code == 403 and r.json()["error"] == "FORBIDDEN"
+    assert r.status_code == 401 and r.json()["error"] == "UNAUTHENTICATED"
     with pytest.raises(WalletAuthError):
         WalletClient(server.url, "wrong").get_bill_grants("x")
     assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"

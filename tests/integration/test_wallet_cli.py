@@ -13,8 +13,9 @@ import pytest
 from tests.fixtures.wallet import WalletServer
 
 
-def tawa(server: WalletServer, *args: str, stdin: str = "", url: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TAWA_WALLET_URL": url or server.url, "TAWA_WALLET_TOKEN": server.token}
+def tawa(server: WalletServer, *args: str, stdin: str = "", url: str | None = None,
+         token: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TAWA_WALLET_URL": url or server.url, "TAWA_WALLET_TOKEN": token or server.token}
     return subprocess.run([sys.executable, "-m", "tawa.cli.main", "wallet", *args], env=env, input=stdin,
                           capture_output=True, text=True, timeout=60)
 
@@ -127,3 +128,32 @@ def test_names_that_are_not_canonical_are_bad_input(server: WalletServer, org: s
     r = tawa(server, *(a.format(org=org) for a in args))
     assert r.returncode == 2 and says.format(org=org) in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_keys_create_list_revoke_and_an_owner_key_runs_the_cli_for_its_org(server: WalletServer, org: str) -> None:
+    made = tawa(server, "keys", "create", org, "--role", "owner", "--name", "laptop", "--json")
+    assert made.returncode == 0, made.stderr
+    owner = json.loads(made.stdout)
+    assert owner["role"] == "owner" and owner["name"] == "laptop" and owner["key"].startswith("twk_")
+    human = tawa(server, "keys", "create", org, "--role", "viewer", token=owner["key"])  # an owner makes keys
+    assert human.returncode == 0 and "shown only now" in human.stdout, human.stderr
+    viewer_key = next(line.split()[1] for line in human.stdout.splitlines() if line.startswith("key: "))
+    assert tawa(server, "buy", org, "100", token=owner["key"]).returncode == 0
+    ledger = tawa(server, "ledger", org, "--limit", "2", token=viewer_key).stdout  # a viewer reads
+    assert "BY" in ledger and "key:" in ledger and "admin" in ledger, ledger  # the purchase; the intro grant
+    assert json.loads(tawa(server, "ledger", org, "--json", "--limit", "1").stdout)["transactions"][0][
+        "actor"] == f"key:{owner['id']}"
+    assert tawa(server, "buy", org, "100", token=viewer_key).returncode == 1  # 403: a viewer only reads
+    other = f"cli{uuid.uuid4().hex[:8]}"
+    server.client.create_wallet(other)
+    refused = tawa(server, "balance", other, token=owner["key"])
+    assert refused.returncode == 1 and "may not read wallets of wallet-" in refused.stderr
+    listed = json.loads(tawa(server, "keys", "list", org, "--json").stdout)
+    assert sorted(k["role"] for k in listed) == ["owner", "viewer"] and "key" not in listed[0]
+    table = tawa(server, "keys", "list", org).stdout
+    assert "laptop" in table and owner["id"] in table and owner["key"] not in table
+    revoked = tawa(server, "keys", "revoke", org, owner["id"])
+    assert revoked.returncode == 0 and f"revoked key {owner['id']}" in revoked.stdout
+    assert tawa(server, "balance", org, token=owner["key"]).returncode == 1  # 401 from the next request on
+    assert tawa(server, "keys", "revoke", org, owner["id"], "--json").returncode == 1
+    assert tawa(server, "keys", "create", org, "--role", "admin").returncode == 2

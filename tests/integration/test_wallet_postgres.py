@@ -62,6 +62,8 @@ class HttpBackend:
                 return f"/v1/holds/{h}/release", None
             case d.CheckReserve(wallet=w, tier=tier, replicas=n):
                 return f"/v1/wallets/{self._wid(w)}/check-reserve", {"tier": tier, "replicas": n}
+            case d.Reverse(txn=t):
+                return f"/v1/transactions/{t}/reversals", None
         raise AssertionError(cmd)
 
     def _answer(self, r: httpx.Response) -> dict[str, Any]:
@@ -152,7 +154,7 @@ def test_postgres_retries_instead_of_failing_on_conflicting_creates(wallet_facto
     assert servers[0].client.get_wallet("race0").total == 50_000
 
 
-def _upgrade(store: Store, revision: str) -> None:
+def _upgrade(store: Store, revision: str, down: bool = False) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -160,7 +162,7 @@ def _upgrade(store: Store, revision: str) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with store.writer.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgres"])
@@ -170,9 +172,9 @@ def test_upgrading_drops_bare_name_grants_with_a_warning_per_wallet(
     (never guessed), each wallet's dropped names are logged, and the schema ends as the metadata says."""
     url = (f"sqlite:///{tmp_path}/old.db" if db == "sqlite"
            else request.getfixturevalue("postgres_cluster").create_database())
-    old = Store(url, migrate_on_start=False)
-    _upgrade(old, "0001")  # a wallet database as the previous release left it
-    old.apply([("c1", d.CreateWallet("acme")), ("c2", d.CreateWallet("bigcorp"))])
+    old = Store(url)  # wallets written by today's code, then the schema taken back to 0001 (later
+    old.apply([("c1", d.CreateWallet("acme")), ("c2", d.CreateWallet("bigcorp"))])  # columns would not fit)
+    _upgrade(old, "0001", down=True)  # a wallet database as the 0001 release left it
     from sqlalchemy import text
 
     with old.writer.begin() as conn:

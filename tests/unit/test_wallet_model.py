@@ -127,6 +127,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.backend = self.make_backend()
         self.ref = Ref()
         self.done: list[tuple[str, d.Command, d.Outcome]] = []  # successful answers, for replays
+        self.reversed: set[int] = set()  # originals reversed by this run
+        self.reversals: set[int] = set()  # the reversal transactions themselves
 
     def teardown(self) -> None:
         self.backend.close()
@@ -314,6 +316,41 @@ class LedgerMachine(RuleBasedStateMachine):
         assert out.status == 422 and out.body["error"] == "IDEMPOTENCY_KEY_REUSED", out
 
     # ------------------------------------------------------------ invariants
+
+    def _moved_tokens(self) -> list[int]:
+        """Ids of transactions this run made that moved tokens (and so may be reversed)."""
+        ids = []
+        for _, _, out in self.done:
+            txn = out.body.get("transaction")
+            if isinstance(txn, dict) and txn.get("entries"):
+                ids.append(txn["id"])
+            elif isinstance(txn, int):  # a settlement answers with its transaction's id
+                ids.append(txn)
+        return ids
+
+    @rule(data=st.data())
+    def reverse(self, data: st.DataObject) -> None:
+        """A reversal posts the negated entries as a new transaction, once, and never overdraws."""
+        known = self._moved_tokens()
+        txn = data.draw(st.sampled_from(known)) if known and data.draw(st.booleans()) else 10**9
+        self.sync_expiry()
+        out = self.send(d.Reverse(txn))
+        if txn == 10**9:
+            assert out.status == 404 and out.body["error"] == "TRANSACTION_NOT_FOUND", out
+        elif txn in self.reversals:
+            assert out.status == 422 and out.body["error"] == "NOT_REVERSIBLE", out
+        elif txn in self.reversed:
+            assert out.status == 409 and out.body["error"] == "ALREADY_REVERSED", out
+        elif out.status == 409:
+            assert out.body["error"] == "REVERSAL_WOULD_OVERDRAW", out
+        else:
+            assert out.status == 201 and out.body["reverses"] == txn, out
+            assert out.body["transaction"]["type"] == "reversal"
+            self.reversed.add(txn)
+            self.reversals.add(out.body["transaction"]["id"])
+            for e in out.body["transaction"]["entries"]:
+                if e["wallet"] is not None:
+                    self.ref.w[e["wallet"]][e["tokenType"]] += e["amount"]
 
     @invariant()
     def ledger_is_consistent(self) -> None:

@@ -161,7 +161,8 @@ def balance(ctx: click.Context, org: str | None, as_json: bool) -> None:
 @_url_option
 @click.pass_context
 def ledger(ctx: click.Context, org: str | None, limit: int, as_json: bool) -> None:
-    """Recent transactions, newest first, and which token type paid for each."""
+    """Recent transactions, newest first, which token type paid for each, and who acted (BY: admin,
+    operator, janus or key:ID; - for the wallet itself and for transactions older than actors)."""
     page = _call(ctx, lambda c: c.ledger(_org(org), limit=limit))
     if as_json:
         from dataclasses import asdict
@@ -173,8 +174,8 @@ def ledger(ctx: click.Context, org: str | None, limit: int, as_json: bool) -> No
     mine = [(t.time.strftime("%Y-%m-%d %H:%M:%S") if t.time else "", t.type, tokens(t.amount),
              t.details.get("service") or t.details.get("component") or t.counterparty or "",
              ", ".join(f"{e.token_type} {e.amount:+,}" for e in t.entries if e.wallet == page.wallet)
-             or "(reservation)") for t in page.transactions]
-    print_table(("TIME (UTC)", "TYPE", "AMOUNT", "FOR", "THIS WALLET"), mine, title=page.wallet)
+             or "(reservation)", t.actor or "-") for t in page.transactions]
+    print_table(("TIME (UTC)", "TYPE", "AMOUNT", "FOR", "THIS WALLET", "BY"), mine, title=page.wallet)
 
 
 def parse_tokens(value: str) -> int:
@@ -274,3 +275,84 @@ def grants(ctx: click.Context, org: str | None, add: list[Any], remove: list[Any
         click.echo(f"{result.wallet}: no grants; nobody but {org} itself can bill it with X-Bill-Org")
         return
     print_table(("CALLER ORG", "SERVICE"), [(g.org, g.service) for g in result.grants], title=result.wallet)
+
+
+# --------------------------------------------------------------------------- org keys
+
+
+@group.group()
+def keys() -> None:
+    """An org's keys: credentials with the role owner (read, buy, bill grants, keys) or viewer (read).
+
+    Run by the admin (TAWA_WALLET_TOKEN) or an owner key of the org."""
+
+
+def _when(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "never"
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _key_json(key: Any) -> dict[str, Any]:
+    return {"id": key.id, "name": key.name, "role": key.role,
+            "createdAt": _iso(key.created_at),
+            "lastUsedAt": _iso(key.last_used_at)}
+
+
+@keys.command("create")
+@click.argument("org")
+@click.option("--role", type=click.Choice(["owner", "viewer"]), required=True,
+              help="owner: read, buy tokens, bill grants, keys; viewer: read only.")
+@click.option("--name", default="", help="What the key is for (shown by `keys list`).")
+@json_option
+@_url_option
+@click.pass_context
+def keys_create(ctx: click.Context, org: str, role: str, name: str, as_json: bool) -> None:
+    """Create a key for ORG; its secret is printed this once and never again."""
+    org = checked_org(org)
+    key = _call(ctx, lambda c: c.create_key(org, role, name))
+    if as_json:
+        print_json({"id": key.id, "key": key.key, "role": key.role, "name": key.name,
+                    "createdAt": _iso(key.created_at)})
+        return
+    click.echo(f"created {key.role} key {key.id} for {org}" + (f" ({key.name})" if key.name else ""))
+    click.echo(f"key: {key.key}")
+    click.echo("It is shown only now: store it; give it to the program or person as TAWA_WALLET_TOKEN.")
+
+
+@keys.command("list")
+@click.argument("org")
+@json_option
+@_url_option
+@click.pass_context
+def keys_list(ctx: click.Context, org: str, as_json: bool) -> None:
+    """ORG's live keys (never their secrets)."""
+    org = checked_org(org)
+    found = _call(ctx, lambda c: c.list_keys(org))
+    if as_json:
+        print_json([_key_json(k) for k in found])
+        return
+    if not found:
+        click.echo(f"wallet-{org}: no keys")
+        return
+    print_table(("ID", "ROLE", "NAME", "CREATED (UTC)", "LAST USED (UTC)"),
+                [(k.id, k.role, k.name, _when(k.created_at), _when(k.last_used_at)) for k in found],
+                title=f"wallet-{org}")
+
+
+@keys.command("revoke")
+@click.argument("org")
+@click.argument("key_id")
+@json_option
+@_url_option
+@click.pass_context
+def keys_revoke(ctx: click.Context, org: str, key_id: str, as_json: bool) -> None:
+    """Revoke ORG's key KEY_ID: refused from the next request on."""
+    org = checked_org(org)
+    _call(ctx, lambda c: c.revoke_key(org, key_id))
+    if as_json:
+        print_json({"wallet": f"wallet-{org}", "revoked": key_id})
+        return
+    click.echo(f"revoked key {key_id} of wallet-{org}")

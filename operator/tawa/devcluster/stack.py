@@ -11,6 +11,7 @@ import shutil
 import signal
 import sys
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -117,22 +118,30 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None,
             kubeconfig = str(plane.kubeconfig)
         _install_crds(kubeconfig)
         token, jwt_secret = secrets.token_hex(16), secrets.token_hex(32)
+        # The operator and Janus each get a token with only their role (docs/wallet-identities.md),
+        # presented as their TAWA_WALLET_TOKEN; the admin's stays with the wallet and `tawa dev env`.
+        program_tokens = {"operator": secrets.token_hex(16), "janus": secrets.token_hex(16)}
         wallet_port, janus_port = free_port(), free_port()
-        base_env = {**os.environ, "KUBECONFIG": kubeconfig, "TAWA_WALLET_TOKEN": token, "TAWA_ENV": env,
+        base_env = {**_without_wallet_tokens(os.environ), "KUBECONFIG": kubeconfig, "TAWA_ENV": env,
                     "TAWA_WALLET_URL": f"http://127.0.0.1:{wallet_port}", "TAWA_DATA_DIR": str(root)}
         wallet_cmd = _tawa("wallet", "serve", "--port", str(wallet_port),
                            "--database-url", f"sqlite:///{root / 'wallet.db'}")
-        wallet = Process("wallet", wallet_cmd, logs / "wallet.log", base_env, die_with_parent=False).start()
+        wallet_env = {**base_env, "TAWA_WALLET_TOKEN": token,
+                      "TAWA_WALLET_OPERATOR_TOKEN": program_tokens["operator"],
+                      "TAWA_WALLET_JANUS_TOKEN": program_tokens["janus"]}
+        wallet = Process("wallet", wallet_cmd, logs / "wallet.log", wallet_env, die_with_parent=False).start()
         processes.append(wallet)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{wallet_port}/healthz"), "the wallet", 60, wallet)
         janus = Process("janus", _tawa("janus", "serve", "--host", "127.0.0.1", "--port", str(janus_port),
                                        "--env", env),
-                        logs / "janus.log", {**base_env, "TAWA_JANUS_JWT_SECRET": jwt_secret},
+                        logs / "janus.log", {**base_env, "TAWA_JANUS_JWT_SECRET": jwt_secret,
+                                             "TAWA_WALLET_TOKEN": program_tokens["janus"]},
                         die_with_parent=False).start()
         processes.append(janus)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{janus_port}/healthz"), "Janus", 60, janus)
         operator = Process("operator", _tawa("operator", "run"), logs / "operator.log",
-                           {**base_env, "TAWA_HOSTING_PERIOD": str(hosting_period),
+                           {**base_env, "TAWA_WALLET_TOKEN": program_tokens["operator"],
+                            "TAWA_HOSTING_PERIOD": str(hosting_period),
                             "TAWA_SUSPEND_AFTER": str(suspend_after)}, die_with_parent=False).start()
         processes.append(operator)
         upstream_port = free_port()
@@ -150,6 +159,11 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None,
                        {p.name: p.pid for p in processes if p.pid}, str(logs), suspend_after)
     _save_state(state)
     return state
+
+
+def _without_wallet_tokens(env: Mapping[str, str]) -> dict[str, str]:
+    """The caller's environment minus every wallet credential: each process gets only its own."""
+    return {k: v for k, v in env.items() if not (k.startswith("TAWA_WALLET_") and k.endswith("_TOKEN"))}
 
 
 def _install_crds(kubeconfig: str) -> None:

@@ -2,9 +2,10 @@
 
 Every POST needs an `Idempotency-Key` header (batch items carry their own keys
 as well); an answer replayed for a key already used carries
-`Idempotent-Replayed: true`. Mutations need `Authorization: Bearer
-$TAWA_WALLET_TOKEN`; reads too unless `TAWA_WALLET_OPEN_READS=true`, and `/metrics`
-always (it shows revenue). Errors are JSON: `{"error": "UPPER_SNAKE_CODE", "message":
+`Idempotent-Replayed: true`. Every call but /healthz and /openapi.json needs
+`Authorization: Bearer <credential>` (reads of balances and gas not with
+`TAWA_WALLET_OPEN_READS=true`); the credential's role and org decide what it may do,
+by the one table in `tawa.wallet.policy`. Errors are JSON: `{"error": "UPPER_SNAKE_CODE", "message":
 ..., "field": ...}`. Bodies are bounded, timed and strict JSON (`tawa.wallet.body`);
 request models refuse unknown fields.
 """
@@ -19,7 +20,9 @@ import uuid
 from collections import Counter as Counter_
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from fastapi import FastAPI, Header, Path, Query, Request
@@ -37,13 +40,14 @@ from tawa.names import Grant
 from tawa.wallet import domain as d
 from tawa.wallet import models as m
 from tawa.wallet.body import PARSED, BodyGuard, has_body, shown_name
+from tawa.wallet.policy import ADMIN, Forbidden, Identity, Role, decide, rule_for
 from tawa.wallet.settings import MAX_BATCH, ServerSettings
-from tawa.wallet.store import Store, parse_time
+from tawa.wallet.store import KEY_PREFIX, Store, parse_time
+from tawa.wallet.throttle import FailedAuthThrottle
 
 log = logging.getLogger("tawa.wallet")
 # /docs and /redoc exist only with TAWA_WALLET_DOCS=true; /metrics is not here: it shows revenue.
 PUBLIC_PATHS = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-NEVER_OPEN = {"/metrics"}  # needs the token even with TAWA_WALLET_OPEN_READS
 AMOUNT_FIELDS = {"tokens", "replicas", "ttlSeconds", "pods"}
 _NO_BODY = object()
 
@@ -106,30 +110,75 @@ def _request_id(headers: dict[bytes, bytes]) -> str:
     return given if 0 < len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
 
 
+def _unauthenticated(message: str) -> JSONResponse:
+    resp = error(401, "UNAUTHENTICATED", message, "Authorization")
+    resp.headers["WWW-Authenticate"] = "Bearer"
+    return resp
+
+
+def _org_filtered(query: bytes, org: str) -> bytes:
+    """The query string with exactly one `org=` value: the org key's own."""
+    pairs = [(k, v) for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k != "org"]
+    return urlencode([*pairs, ("org", org)]).encode()
+
+
 class AuthAndMetrics:
-    """Bearer-token check (constant-time) and request metrics, as one pure ASGI layer."""
+    """Who is calling (constant-time token checks, org keys by hash), what the policy table lets
+    them do (`tawa.wallet.policy`), and request metrics, as one pure ASGI layer. Refusals are
+    answered before a byte of the body is read, so nothing changes."""
 
-    def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: Metrics) -> None:
-        self.app, self.settings, self.metrics = app, settings, metrics
-        self.token = (settings.token or "").encode()
+    def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: Metrics, store: Store) -> None:
+        self.app, self.settings, self.metrics, self.store = app, settings, metrics, store
+        self.throttle = FailedAuthThrottle(settings.auth_failure_limit, settings.auth_failure_window)
+        self.programs = [(token.encode(), Identity(role)) for token, role in (
+            (settings.token, Role.ADMIN), (settings.operator_token, Role.OPERATOR),
+            (settings.janus_token, Role.JANUS)) if token]
 
-    def refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
+    async def identify(self, given: bytes) -> Identity | None:
+        found = None
+        for token, identity in self.programs:  # every one compared: the time says nothing about which
+            if hmac.compare_digest(given, token):
+                found = identity
+        if found is None and given.startswith(KEY_PREFIX.encode()):
+            found = await run_in_threadpool(self.store.identity_for_key, given.decode("latin-1"))
+        return found
+
+    async def refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
+        """None when the request may go on (scope["state"]["identity"] says who it is)."""
         path, method = scope["path"], scope["method"]
-        if self.settings.insecure_no_auth and not self.token:
+        if path in PUBLIC_PATHS:
             return None
-        if path in PUBLIC_PATHS or (method in ("GET", "HEAD") and self.settings.open_reads
-                                    and path not in NEVER_OPEN):
+        if self.settings.insecure_no_auth and not self.settings.token:
+            scope.setdefault("state", {})["identity"] = ADMIN
             return None
         header = headers.get(b"authorization", b"")
         scheme, _, given = header.partition(b" ")
-        if not header or scheme.lower() != b"bearer":
-            resp = error(401, "UNAUTHENTICATED", "Authorization: send 'Authorization: Bearer <TAWA_WALLET_TOKEN>'",
-                         "Authorization")
-            resp.headers["WWW-Authenticate"] = "Bearer"
+        found = rule_for(method, path)
+        if (not header or scheme.lower() != b"bearer") and self.settings.open_reads and found is not None \
+                and found[0].open_read:
+            return None  # TAWA_WALLET_OPEN_READS: reads of balances and gas without a credential
+        source = (scope.get("client") or ("unknown",))[0]
+        if (wait := self.throttle.retry_after(source)) is not None:
+            resp = error(429, "TOO_MANY_FAILED_AUTHENTICATIONS", f"Authorization: too many failed authentications "
+                         f"from {source}; retry after {wait} seconds with a valid credential", "Authorization")
+            resp.headers["Retry-After"] = str(wait)
             return resp
-        if not hmac.compare_digest(given.strip(), self.token):
-            return error(403, "FORBIDDEN", "Authorization: the bearer token is not this wallet's "
-                         "TAWA_WALLET_TOKEN; check the token you were given", "Authorization")
+        if not header or scheme.lower() != b"bearer":
+            self.throttle.failed(source)
+            return _unauthenticated("Authorization: send 'Authorization: Bearer <token>': your TAWA_WALLET_TOKEN "
+                                    "(a program's token or an org key)")
+        identity = await self.identify(given.strip())
+        if identity is None:
+            self.throttle.failed(source)
+            return _unauthenticated("Authorization: the bearer token is no credential of this wallet (unknown or "
+                                    "revoked); check the token you were given")
+        orgs = [v for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k == "org"]
+        decision = decide(identity, method, path, orgs)
+        if isinstance(decision, Forbidden):
+            return error(403, "FORBIDDEN", decision.message, "Authorization")
+        if decision.org_filter is not None:
+            scope["query_string"] = _org_filtered(scope.get("query_string", b""), decision.org_filter)
+        scope.setdefault("state", {})["identity"] = identity
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -148,7 +197,7 @@ class AuthAndMetrics:
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        refusal = self.refusal(scope, headers)
+        refusal = await self.refusal(scope, headers)
         if refusal is not None:
             if has_body(scope):  # never read: close, or its bytes would be parsed as the next request
                 refusal.headers["Connection"] = "close"
@@ -340,13 +389,13 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     # The last added runs first: the token is checked before a byte of the body is read.
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout)
-    app.add_middleware(AuthAndMetrics, settings=settings, metrics=metrics)
+    app.add_middleware(AuthAndMetrics, settings=settings, metrics=metrics, store=store)
     _install_error_handlers(app)
 
-    def run(key: str | None, cmd: d.Command) -> JSONResponse:
+    def run(request: Request, key: str | None, cmd: d.Command) -> JSONResponse:
         if not key:
             return _missing_key()
-        items = [(key, cmd)]
+        items = [(key, replace(cmd, actor=_actor(request)))]
         outcomes = store.apply(items)
         metrics.record(items, outcomes)
         answer = outcomes[0]
@@ -363,8 +412,9 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         items = payload.get("items") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
             return error(422, "INVALID_FIELD", f"items: send a list of 1 to {MAX_BATCH} items", "items")
+        actor = _actor(request)
         parsed = [_item_command(kind, item) for item in items]
-        todo = [p for p in parsed if isinstance(p, tuple)]
+        todo = [(p[0], replace(p[1], actor=actor)) for p in parsed if isinstance(p, tuple)]
         answers = await run_in_threadpool(store.apply, todo) if todo else []
         metrics.batch.labels(kind).observe(len(items))
         metrics.record(todo, answers)
@@ -390,8 +440,8 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     @app.post("/v1/wallets", status_code=201, response_model=m.WalletOut,
               responses={200: {"model": m.WalletOut, "description": "Already existed (no second grant)"},
                          **_responses(*POST_ERRORS)})
-    def create_wallet(body: m.CreateWalletIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.CreateWallet(body.org))
+    def create_wallet(request: Request, body: m.CreateWalletIn, key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.CreateWallet(body.org))
 
     @app.get("/v1/wallets/{wallet_id}", response_model=m.WalletOut, responses=_responses(404))
     def get_wallet(wallet_id: WalletId) -> JSONResponse:
@@ -405,19 +455,21 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
 
     @app.post("/v1/wallets/{wallet_id}/purchases", status_code=201, response_model=m.ChargeOut,
               responses=_responses(404, *POST_ERRORS))
-    def purchase(wallet_id: WalletId, body: m.PurchaseIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.Purchase(wallet_id, body.tokens))
+    def purchase(request: Request, wallet_id: WalletId, body: m.PurchaseIn, key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.Purchase(wallet_id, body.tokens))
 
     @app.post("/v1/wallets/{wallet_id}/check-reserve", response_model=m.ReserveOut,
               responses=_responses(404, *POST_ERRORS))
-    def check_reserve(wallet_id: WalletId, body: m.CheckReserveIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.CheckReserve(wallet_id, body.tier, body.replicas))
+    def check_reserve(request: Request, wallet_id: WalletId, body: m.CheckReserveIn,
+                      key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.CheckReserve(wallet_id, body.tier, body.replicas))
 
     @app.post("/v1/wallets/{wallet_id}/hosting-charges", status_code=201, response_model=m.ChargeOut,
               responses=_responses(402, 404, *POST_ERRORS))
-    def hosting_charge(wallet_id: WalletId, body: m.HostingChargeIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.HostingCharge(wallet_id, body.component, body.hour, body.tokens, body.tier, body.pods,
-                                        body.service))
+    def hosting_charge(request: Request, wallet_id: WalletId, body: m.HostingChargeIn,
+                       key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.HostingCharge(wallet_id, body.component, body.hour, body.tokens, body.tier,
+                                                 body.pods, body.service))
 
     @app.get("/v1/wallets/{wallet_id}/bill-grants", response_model=m.BillGrantsOut, responses=_responses(404))
     def get_bill_grants(wallet_id: WalletId) -> JSONResponse:
@@ -427,9 +479,25 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     def put_bill_grants(wallet_id: WalletId, body: m.BillGrantsIn) -> JSONResponse:
         return JSONResponse(store.put_bill_grants(wallet_id, [Grant(g.org, g.service) for g in body.grants]))
 
+    @app.post("/v1/wallets/{wallet_id}/keys", status_code=201, response_model=m.KeyCreatedOut,
+              responses=_responses(404))
+    def create_key(wallet_id: WalletId, body: m.KeyIn) -> JSONResponse:
+        # No Idempotency-Key: the answer holds the key's secret, which must never be stored. A retried
+        # create makes a second key; list the keys and revoke the one not kept.
+        return JSONResponse(store.create_key(wallet_id, Role(body.role), body.name), status_code=201)
+
+    @app.get("/v1/wallets/{wallet_id}/keys", response_model=m.KeysOut, responses=_responses(404))
+    def list_keys(wallet_id: WalletId) -> JSONResponse:
+        return JSONResponse(store.list_keys(wallet_id))
+
+    @app.delete("/v1/wallets/{wallet_id}/keys/{key_id}", status_code=204, responses=_responses(404))
+    def revoke_key(wallet_id: WalletId, key_id: Annotated[str, Path(max_length=32)]) -> Response:
+        store.revoke_key(wallet_id, key_id)
+        return Response(status_code=204)
+
     @app.post("/v1/holds", status_code=201, response_model=m.HoldOut, responses=_responses(402, 404, *POST_ERRORS))
-    def hold(body: m.HoldIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.PlaceHold(body.wallet, body.tokens, body.ttl_seconds))
+    def hold(request: Request, body: m.HoldIn, key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.PlaceHold(body.wallet, body.tokens, body.ttl_seconds))
 
     @app.post("/v1/holds/batch", response_model=m.BatchOut, responses=_responses(*POST_ERRORS),
               openapi_extra=_batch_body(m.HoldBatchItem))
@@ -438,13 +506,13 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
 
     @app.post("/v1/holds/{hold_id}/settle", response_model=m.SettlementOut,
               responses=_responses(404, *POST_ERRORS))
-    def settle(hold_id: str, body: m.SettleIn, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.Settle(hold_id, body.provider, body.tokens, body.service, body.route, body.method,
-                                 body.request_id))
+    def settle(request: Request, hold_id: str, body: m.SettleIn, key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.Settle(hold_id, body.provider, body.tokens, body.service, body.route,
+                                          body.method, body.request_id))
 
     @app.post("/v1/holds/{hold_id}/release", response_model=m.HoldOut, responses=_responses(404, *POST_ERRORS))
-    def release(hold_id: str, key: IdemKey = None) -> JSONResponse:
-        return run(key, d.Release(hold_id))
+    def release(request: Request, hold_id: str, key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.Release(hold_id))
 
     @app.post("/v1/settlements/batch", response_model=m.BatchOut, responses=_responses(*POST_ERRORS),
               openapi_extra=_batch_body(m.SettleBatchItem))
@@ -464,11 +532,23 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         return JSONResponse(store.gas_stats(by=by, start=parse_time(from_, "from"),
                                             end=parse_time(to, "to", end=True), service=service, org=org))
 
+    @app.post("/v1/transactions/{transaction_id}/reversals", status_code=201, response_model=m.ReversalOut,
+              responses=_responses(404, 409, *POST_ERRORS))
+    def reverse(request: Request, transaction_id: Annotated[int, Path(ge=1, le=2**62)],
+                key: IdemKey = None) -> JSONResponse:
+        return run(request, key, d.Reverse(transaction_id))
+
     @app.get("/v1/admin/integrity", response_model=m.IntegrityOut, responses=_responses())
     def integrity() -> JSONResponse:
         return JSONResponse(store.integrity())
 
     return app
+
+
+def _actor(request: Request) -> str | None:
+    """Who is acting, for the ledger (set by AuthAndMetrics; None only on an --insecure-no-auth wallet)."""
+    identity = getattr(request.state, "identity", None)
+    return identity.actor if isinstance(identity, Identity) else None
 
 
 def _missing_key() -> JSONResponse:

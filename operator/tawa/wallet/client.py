@@ -7,7 +7,8 @@ it is None a fresh uuid4 is used, so pass your own key whenever you may retry
 
 Errors are typed, all subclasses of `WalletError` (`.status`, `.body`, `.code`):
 
-- `WalletNotFound` (404 WALLET_NOT_FOUND), `HoldNotFound` (404 HOLD_NOT_FOUND)
+- `WalletNotFound` (404 WALLET_NOT_FOUND), `HoldNotFound` (404 HOLD_NOT_FOUND),
+  `KeyNotFound` (404 KEY_NOT_FOUND)
 - `InsufficientGas` (402; `.required`, `.available`, `.wallet`)
 - `HoldClosed` (409 HOLD_RELEASED / HOLD_EXPIRED: the hold can no longer be settled)
 - `IdempotencyConflict` (422 IDEMPOTENCY_KEY_REUSED, or 409 IDEMPOTENCY_IN_FLIGHT
@@ -98,6 +99,10 @@ class InsufficientGas(WalletError):
         return self.body.get("wallet")
 
 
+class KeyNotFound(WalletError):
+    """404 KEY_NOT_FOUND: the org has no live key with that id (revoked already, or never its)."""
+
+
 class HoldClosed(WalletError):
     pass
 
@@ -132,6 +137,7 @@ def error_for(status: int, body: Mapping[str, Any] | None) -> WalletError:
     by_code: dict[str, type[WalletError]] = {
         "WALLET_NOT_FOUND": WalletNotFound,
         "HOLD_NOT_FOUND": HoldNotFound,
+        "KEY_NOT_FOUND": KeyNotFound,
         "INSUFFICIENT_GAS": InsufficientGas,
         "HOLD_RELEASED": HoldClosed,
         "HOLD_EXPIRED": HoldClosed,
@@ -204,11 +210,13 @@ class Transaction:
     hold: str | None
     details: dict[str, Any]
     entries: list[Entry]
+    actor: str | None = None  # admin | operator | janus | key:{id}; None: the wallet itself, or an old row
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> Transaction:
         return cls(d["id"], d["type"], _time(d.get("time")), d["wallet"], d.get("counterparty"), d["amount"],
-                   d.get("hold"), dict(d.get("details") or {}), [Entry.parse(e) for e in d.get("entries", [])])
+                   d.get("hold"), dict(d.get("details") or {}), [Entry.parse(e) for e in d.get("entries", [])],
+                   d.get("actor"))
 
 
 @dataclass(frozen=True)
@@ -261,6 +269,53 @@ class BillGrants:
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> BillGrants:
         return cls(d["wallet"], tuple(Grant(g["org"], g["service"]) for g in d["grants"]))
+
+
+@dataclass(frozen=True)
+class OrgKey:
+    """An org key as listed: never its secret."""
+
+    id: str
+    name: str
+    role: str
+    created_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> OrgKey:
+        return cls(d["id"], d["name"], d["role"], _time(d["createdAt"]), _time(d.get("lastUsedAt")))
+
+
+@dataclass(frozen=True)
+class NewOrgKey:
+    """A key just created: `key` is its secret, shown only this once."""
+
+    id: str
+    key: str
+    role: str
+    name: str
+    created_at: datetime | None
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> NewOrgKey:
+        return cls(d["id"], d["key"], d["role"], d["name"], _time(d["createdAt"]))
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """A reversal: the compensating transaction, the one it reverses, and the original's wallet after."""
+
+    transaction: Transaction
+    reverses: int
+    wallet: Wallet
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Reversal:
+        return cls(Transaction.parse(d["transaction"]), d["reverses"], Wallet.parse(d["wallet"]))
+
+
+def _keys(d: Mapping[str, Any]) -> list[OrgKey]:
+    return [OrgKey.parse(k) for k in d["keys"]]
 
 
 @dataclass(frozen=True)
@@ -546,6 +601,24 @@ class _Calls:
         return _Call("GET", "/v1/gas/stats", GasStats.parse, params=params)
 
     @staticmethod
+    def create_key(org: str, role: str, name: str) -> _Call[NewOrgKey]:
+        # No Idempotency-Key: the wallet never stores an answer that holds a secret.
+        return _Call("POST", _wallet_path(org, "keys"), NewOrgKey.parse, json={"role": role, "name": name},
+                     mutating=True)
+
+    @staticmethod
+    def list_keys(org: str) -> _Call[list[OrgKey]]:
+        return _Call("GET", _wallet_path(org, "keys"), _keys)
+
+    @staticmethod
+    def revoke_key(org: str, key_id: str) -> _Call[None]:
+        return _Call("DELETE", _wallet_path(org, "keys", key_id), lambda _: None, mutating=True)
+
+    @staticmethod
+    def reverse(transaction: int, key: str | None) -> _Call[Reversal]:
+        return _post(f"/v1/transactions/{int(transaction)}/reversals", Reversal.parse, None, key)
+
+    @staticmethod
     def integrity() -> _Call[Integrity]:
         return _Call("GET", "/v1/admin/integrity", Integrity.parse)
 
@@ -592,6 +665,8 @@ def _merge(results: list[BatchResult[Any]], positions: list[int], answers: list[
 def _result(call: _Call[T], response: httpx.Response) -> T:
     if response.status_code >= 300:
         raise error_for(response.status_code, _body(response))
+    if response.status_code == 204:
+        return call.parse(None)
     try:
         value = call.parse(orjson.loads(response.content))
     except (ValueError, KeyError, TypeError) as exc:
@@ -704,6 +779,20 @@ class WalletClient:
                   org: str | None = None, service: str | None = None) -> GasStats:
         return self._run(_Calls.gas_stats(by, from_, to, org, service))
 
+    def create_key(self, org: str, role: str, name: str = "") -> NewOrgKey:
+        return self._run(_Calls.create_key(org, role, name))
+
+    def list_keys(self, org: str) -> list[OrgKey]:
+        return self._run(_Calls.list_keys(org))
+
+    def revoke_key(self, org: str, key_id: str) -> None:
+        self._run(_Calls.revoke_key(org, key_id))
+
+    def reverse(self, transaction: int, *, idempotency_key: str | None = None) -> Reversal:
+        """Admin only: post the compensating transaction of `transaction` (once; a retry with the
+        same key answers the same)."""
+        return self._run(_Calls.reverse(transaction, idempotency_key))
+
     def integrity(self) -> Integrity:
         return self._run(_Calls.integrity())
 
@@ -813,6 +902,18 @@ class AsyncWalletClient:
                         service: str | None = None) -> GasStats:
         return await self._run(_Calls.gas_stats(by, from_, to, org, service))
 
+    async def create_key(self, org: str, role: str, name: str = "") -> NewOrgKey:
+        return await self._run(_Calls.create_key(org, role, name))
+
+    async def list_keys(self, org: str) -> list[OrgKey]:
+        return await self._run(_Calls.list_keys(org))
+
+    async def revoke_key(self, org: str, key_id: str) -> None:
+        await self._run(_Calls.revoke_key(org, key_id))
+
+    async def reverse(self, transaction: int, *, idempotency_key: str | None = None) -> Reversal:
+        return await self._run(_Calls.reverse(transaction, idempotency_key))
+
     async def integrity(self) -> Integrity:
         return await self._run(_Calls.integrity())
 
@@ -821,9 +922,10 @@ class AsyncWalletClient:
 
 
 __all__ = [
-    "AsyncWalletClient", "Available", "BadWalletAnswer", "Balances", "BatchResult", "BillGrants", "Charge",
-    "Entry", "GasEvent", "GasEventsPage", "GasStats", "GasStatsGroup", "Grant", "Hold", "HoldClosed",
-    "HoldNotFound", "HoldRequest", "IdempotencyConflict", "InsufficientGas", "Integrity", "InvalidRequest",
-    "LedgerPage", "ReserveCheck", "SettleRequest", "Settlement", "Transaction", "Wallet", "WalletAuthError",
-    "WalletClient", "WalletError", "WalletNotFound", "WalletUnavailable", "error_for", "wallet_id",
+    "AsyncWalletClient", "Available", "BadWalletAnswer", "Balances", "BatchResult", "BillGrants", "Charge", "Entry",
+    "GasEvent", "GasEventsPage", "GasStats", "GasStatsGroup", "Grant", "Hold", "HoldClosed", "HoldNotFound",
+    "HoldRequest", "IdempotencyConflict", "InsufficientGas", "Integrity", "InvalidRequest", "KeyNotFound",
+    "LedgerPage", "NewOrgKey", "OrgKey", "ReserveCheck", "Reversal", "SettleRequest", "Settlement", "Transaction",
+    "Wallet", "WalletAuthError", "WalletClient", "WalletError", "WalletNotFound", "WalletUnavailable", "error_for",
+    "wallet_id",
 ]

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from tawa import names
 from tawa.gas.tiers import TIERS, UnknownTier, get_tier
@@ -54,6 +54,11 @@ class TxType(StrEnum):
     HOLD = "hold"
     RELEASE = "release"
     EXPIRY = "expiry"
+    REVERSAL = "reversal"
+
+
+# Only transactions that moved tokens can be compensated; holds, releases and expiries moved none.
+REVERSIBLE = frozenset({TxType.INTRO_GRANT, TxType.PURCHASE, TxType.HOSTING_CHARGE, TxType.API_GAS})
 
 
 class HoldStatus(StrEnum):
@@ -188,6 +193,8 @@ class Txn:
     counterparty: str | None = None
     hold: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None  # None: the wallet itself (expiries), or recorded before actors were (0004)
+    reverses: int | None = None  # a reversal: the transaction it compensates (at most one each, 0005)
 
 
 @dataclass(slots=True)
@@ -223,10 +230,14 @@ def split(balances: Mapping[str, int], order: Iterable[str], amount: int) -> dic
 # --------------------------------------------------------------------------- commands
 
 
+@dataclass(frozen=True)
 class Command:
-    """A mutation. `fingerprint` identifies the request for idempotency."""
+    """A mutation. `fingerprint` identifies the request for idempotency; `actor` (who asked:
+    `admin`, `operator`, `janus`, `key:{id}`) is recorded on its transactions but is not part of
+    the fingerprint: a retry is the same request whoever's credential carries it."""
 
-    kind: str = ""
+    kind: ClassVar[str] = ""
+    actor: str | None = field(default=None, kw_only=True, compare=False)
 
     def wallet_ids(self) -> tuple[str, ...]:
         return ()
@@ -234,11 +245,15 @@ class Command:
     def hold_ids(self) -> tuple[str, ...]:
         return ()
 
+    def txn_ids(self) -> tuple[int, ...]:
+        """Transactions the command needs loaded (with whether each was reversed already)."""
+        return ()
+
     def fingerprint(self) -> str:
         # repr of str/int/None values is stable across processes and versions, and cheap.
         names = _FIELD_NAMES.get(type(self))
         if names is None:
-            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self))  # type: ignore[arg-type]
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self) if f.name != "actor")
         raw = repr((self.kind, *[getattr(self, name) for name in names]))
         return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
 
@@ -330,6 +345,15 @@ class Release(Command):
 
 
 @dataclass(frozen=True)
+class Reverse(Command):
+    txn: int
+    kind = "reverse"
+
+    def txn_ids(self) -> tuple[int, ...]:
+        return (self.txn,)
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a command answered: an HTTP-like status and a JSON-able body."""
 
@@ -361,6 +385,7 @@ def wallet_view(w: WalletState) -> dict[str, Any]:
 def txn_view(t: Txn) -> dict[str, Any]:
     return {"id": t.id, "type": str(t.type), "time": iso(t.created_at), "wallet": t.wallet,
             "counterparty": t.counterparty, "amount": t.amount, "hold": t.hold, "details": t.details,
+            "actor": t.actor,
             "entries": [{"account": e.account, "wallet": e.wallet, "tokenType": e.token_type, "amount": e.amount}
                         for e in t.entries]}
 
@@ -392,6 +417,9 @@ class Book:
     new_wallets: list[str] = field(default_factory=list)
     new_holds: list[str] = field(default_factory=list)
     touched_holds: set[str] = field(default_factory=set)
+    originals: dict[int, Txn] = field(default_factory=dict)  # transactions a Reverse names (store-loaded)
+    reversed_by: dict[int, int] = field(default_factory=dict)  # original id → its reversal's id
+    actor: str | None = None  # of the command being applied; None while expiring (the wallet acts)
 
     # ----- helpers
 
@@ -424,7 +452,9 @@ class Book:
         return txn
 
     def _txn(self, type_: TxType, wallet: str, amount: int, entries: Iterable[Entry] = (), **kw: Any) -> Txn:
-        return self._post(Txn(self.next_txn_id(), type_, wallet, amount, self.now, tuple(entries), **kw))
+        actor = None if type_ == TxType.EXPIRY else self.actor  # a hold's TTL ran out: nobody acted
+        return self._post(Txn(self.next_txn_id(), type_, wallet, amount, self.now, tuple(entries), actor=actor,
+                              **kw))
 
     def _debits(self, w: WalletState, paid: Mapping[str, int]) -> list[Entry]:
         return [Entry(f"{w.id}:{t}", w.id, t, -n) for t, n in paid.items()]
@@ -451,6 +481,7 @@ class Book:
     # ----- commands
 
     def apply(self, cmd: Command) -> Outcome:
+        self.actor = cmd.actor
         try:
             handler = getattr(self, f"_do_{cmd.kind}")
             return handler(cmd)  # type: ignore[no-any-return]
@@ -565,6 +596,46 @@ class Book:
         return Outcome(200, {"transaction": txn.id, "hold": h.id, "wallet": caller.id, "provider": provider.id,
                              "tokens": tokens, "remaining": h.remaining, "paidFrom": paid})
 
+    def _do_reverse(self, cmd: Reverse) -> Outcome:
+        """The compensating transaction: every entry of the original, negated, as a NEW transaction
+        linked to it (`reverses`); the original is never edited. Once per transaction."""
+        original = self.originals.get(cmd.txn)
+        if original is None:
+            raise Refusal(404, "TRANSACTION_NOT_FOUND", f"transactionId: no transaction {cmd.txn}", "transactionId")
+        if original.type not in REVERSIBLE:
+            why = "is itself a reversal" if original.type == TxType.REVERSAL else "moved no tokens"
+            raise Refusal(422, "NOT_REVERSIBLE", f"transactionId: transaction {cmd.txn} ({original.type}) {why}; "
+                          "only purchases, hosting charges, API gas and intro grants can be reversed",
+                          "transactionId")
+        if cmd.txn in self.reversed_by:
+            raise Refusal(409, "ALREADY_REVERSED", f"transactionId: transaction {cmd.txn} was reversed by "
+                          f"transaction {self.reversed_by[cmd.txn]}", "transactionId",
+                          reversal=self.reversed_by[cmd.txn])
+        entries = [Entry(e.account, e.wallet, e.token_type, -e.amount) for e in original.entries]
+        self._reversible(entries)
+        txn = self._txn(TxType.REVERSAL, original.wallet, original.amount, entries,
+                        counterparty=original.counterparty, details={"reverses": original.id,
+                                                                     "reversedType": str(original.type)},
+                        reverses=original.id)
+        self.reversed_by[cmd.txn] = txn.id
+        return Outcome(201, {"transaction": txn_view(txn), "reverses": original.id,
+                             "wallet": wallet_view(self.wallet(original.wallet))})
+
+    def _reversible(self, entries: Iterable[Entry]) -> None:
+        """No wallet may end below zero, nor with holds it could no longer cover (tokens already spent)."""
+        after: dict[str, dict[str, int]] = {}
+        for e in entries:
+            if e.wallet is not None and e.token_type is not None:
+                w = self.wallet(e.wallet)
+                balances = after.setdefault(w.id, {t: w.balance(t) for t in TOKEN_TYPES})
+                balances[e.token_type] += e.amount
+        for wid, balances in after.items():
+            short = [t for t, n in balances.items() if n < 0]
+            if short or self.wallets[wid].held > balances["purchased"] + balances["earned"]:
+                raise Refusal(409, "REVERSAL_WOULD_OVERDRAW", f"transactionId: reversing it would leave {wid} "
+                              f"below zero ({', '.join(short) or 'held'}): its tokens were spent since; credit or "
+                              "charge the difference instead", "transactionId", wallet=wid)
+
     def _do_release(self, cmd: Release) -> Outcome:
         h = self.hold(cmd.hold)
         if h.status == HoldStatus.OPEN and h.expires_at <= self.now:
@@ -665,7 +736,9 @@ class MemoryLedger:
         # Work on copies (all fields are scalars) so that a failing batch changes nothing.
         book = Book(now, next_txn_id=lambda: len(self.txns) + len(book.txns) + 1,
                     wallets={k: copy(v) for k, v in self.wallets.items()},
-                    holds={k: copy(v) for k, v in self.holds.items()})
+                    holds={k: copy(v) for k, v in self.holds.items()},
+                    originals={t.id: t for t in self.txns},
+                    reversed_by={t.reverses: t.id for t in self.txns if t.reverses is not None})
         book.expire_due()
         out: list[Outcome] = []
         for key, cmd in commands:

@@ -9,7 +9,7 @@ the domain's JSON directly.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -102,6 +102,12 @@ class SettleIn(_In):
     request_id: Annotated[str, Field(min_length=1, max_length=255, alias="requestId")]
 
 
+class KeyIn(_In):
+    role: Annotated[Literal["owner", "viewer"], Field(description="owner: read, buy, set bill grants, manage "
+                                                      "keys; viewer: read")]
+    name: Annotated[str, Field(max_length=100, description="What the key is for (shown in the list)")] = ""
+
+
 class ReleaseIn(_In):
     pass
 
@@ -167,6 +173,8 @@ class TransactionOut(BaseModel):
     amount: int
     hold: str | None
     details: dict[str, Any]
+    actor: str | None = Field(description="admin | operator | janus | key:{id}; null: the wallet itself "
+                              "(expiries) or a transaction older than actors")
     entries: list[EntryOut]
 
 
@@ -178,6 +186,12 @@ class LedgerOut(BaseModel):
 
 class ChargeOut(BaseModel):
     transaction: TransactionOut
+    wallet: WalletOut
+
+
+class ReversalOut(BaseModel):
+    transaction: TransactionOut = Field(description="The compensating transaction (type reversal)")
+    reverses: int = Field(description="The transaction it compensates (unchanged)")
     wallet: WalletOut
 
 
@@ -277,6 +291,27 @@ class IntegrityOut(BaseModel):
     ok: bool
     problems: list[str]
     counts: dict[str, int]
+
+
+class KeyCreatedOut(BaseModel):
+    id: str
+    key: str = Field(description="The secret: shown only in this answer (only its hash is stored)")
+    role: str
+    name: str
+    createdAt: str
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    createdAt: str
+    lastUsedAt: str | None
+
+
+class KeysOut(BaseModel):
+    wallet: str
+    keys: list[KeyOut]
 
 
 class HealthOut(BaseModel):

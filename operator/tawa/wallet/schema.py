@@ -41,6 +41,11 @@ ledger_txns = Table(
     Column("hold_id", String(64), nullable=True),
     Column("details", Text, nullable=True),  # JSON
     Column("created_at", BigInteger, nullable=False),
+    # admin | operator | janus | key:{id}; NULL: the wallet itself (expiries) or a row older than 0004
+    Column("actor", String(40), nullable=True),
+    # A reversal: the transaction it compensates (0005). Unique: a transaction is reversed at most once.
+    Column("reverses", BigInteger, nullable=True),
+    Index("ux_ledger_txns_reverses", "reverses", unique=True),
     Index("ix_ledger_txns_wallet", "wallet_id", "id"),
     Index("ix_ledger_txns_counterparty", "counterparty", "id"),
 )
@@ -106,4 +111,18 @@ bill_grants = Table(
     Column("wallet_id", String(80), primary_key=True),
     Column("org", String(63), primary_key=True),
     Column("service", String(63), primary_key=True),
+)
+
+# Org keys (migration 0003): only a hash of the key is stored; the key is shown once, at creation.
+org_keys = Table(
+    "org_keys", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("wallet_id", String(80), nullable=False, index=True),
+    Column("org", String(63), nullable=False),
+    Column("role", String(16), nullable=False),  # owner | viewer
+    Column("name", String(100), nullable=False),
+    Column("key_hash", String(64), nullable=False),  # sha256 hex of the whole key
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
 )

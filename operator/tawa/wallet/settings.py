@@ -2,6 +2,11 @@
 
 Names are part of the contract (DESIGN.md): TAWA_WALLET_TOKEN, TAWA_WALLET_URL,
 TAWA_WALLET_OPEN_READS, TAWA_DATA_DIR. The rest tune the server.
+
+On the server, TAWA_WALLET_TOKEN is the admin's credential; TAWA_WALLET_OPERATOR_TOKEN and
+TAWA_WALLET_JANUS_TOKEN (optional) are the operator's and Janus's, with only their roles
+(docs/wallet-identities.md). Each program presents its own as ITS TAWA_WALLET_TOKEN: the
+client setting names whatever credential the program was given.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ class ServerSettings:
     """Everything the HTTP app needs; `from_env` reads the environment once at start-up."""
 
     database_url: str = field(default_factory=default_database_url)
-    token: str | None = None
+    token: str | None = None  # the admin's
+    operator_token: str | None = None
+    janus_token: str | None = None
     open_reads: bool = False
     insecure_no_auth: bool = False
     # Abandoned holds are expired by this periodic sweep as well as lazily on access.
@@ -64,6 +71,10 @@ class ServerSettings:
     max_body_bytes: int = MAX_BODY_BYTES
     # /docs and /redoc (Swagger UI, ReDoc) are off unless asked for; /openapi.json is always served.
     docs: bool = False
+    # Past this many failed authentications from one source within auth_failure_window seconds,
+    # the source gets 429 (Retry-After) until the window ends (tawa.wallet.throttle).
+    auth_failure_limit: int = 50
+    auth_failure_window: float = 60.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServerSettings:
@@ -71,6 +82,8 @@ class ServerSettings:
         values: dict[str, object] = {
             "database_url": env.get("TAWA_WALLET_DATABASE_URL") or default_database_url(),
             "token": env.get("TAWA_WALLET_TOKEN") or None,
+            "operator_token": env.get("TAWA_WALLET_OPERATOR_TOKEN") or None,
+            "janus_token": env.get("TAWA_WALLET_JANUS_TOKEN") or None,
             "open_reads": _truthy(env.get("TAWA_WALLET_OPEN_READS")),
             "insecure_no_auth": _truthy(env.get("TAWA_WALLET_INSECURE_NO_AUTH")),
             "sweep_seconds": _number("TAWA_WALLET_SWEEP_SECONDS", 5.0),
@@ -79,6 +92,8 @@ class ServerSettings:
             "body_timeout": _number("TAWA_WALLET_BODY_TIMEOUT", 30.0),
             "max_body_bytes": int(_number("TAWA_WALLET_MAX_BODY_BYTES", MAX_BODY_BYTES)),
             "docs": _truthy(env.get("TAWA_WALLET_DOCS")),
+            "auth_failure_limit": int(_number("TAWA_WALLET_AUTH_FAILURE_LIMIT", 50)),
+            "auth_failure_window": _number("TAWA_WALLET_AUTH_FAILURE_WINDOW", 60.0),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -88,7 +103,9 @@ class ServerSettings:
             raise ValueError(f"TAWA_WALLET_IDEMPOTENCY_HOURS must be at least {MIN_IDEMPOTENCY_HOURS}")
         for name, value in (("TAWA_WALLET_HEADER_TIMEOUT", self.header_timeout),
                             ("TAWA_WALLET_BODY_TIMEOUT", self.body_timeout),
-                            ("TAWA_WALLET_MAX_BODY_BYTES", self.max_body_bytes)):
+                            ("TAWA_WALLET_MAX_BODY_BYTES", self.max_body_bytes),
+                            ("TAWA_WALLET_AUTH_FAILURE_LIMIT", self.auth_failure_limit),
+                            ("TAWA_WALLET_AUTH_FAILURE_WINDOW", self.auth_failure_window)):
             if not value > 0:
                 raise ValueError(f"{name} must be a positive number")
         if not self.token and not self.insecure_no_auth:
@@ -96,6 +113,10 @@ class ServerSettings:
                 "TAWA_WALLET_TOKEN is not set: refusing to start a wallet anyone could spend from; "
                 "set TAWA_WALLET_TOKEN, or pass --insecure-no-auth for a throwaway local wallet"
             )
+        given = [t for t in (self.token, self.operator_token, self.janus_token) if t]
+        if len(set(given)) != len(given):
+            raise ValueError("TAWA_WALLET_TOKEN, TAWA_WALLET_OPERATOR_TOKEN and TAWA_WALLET_JANUS_TOKEN must differ: "
+                             "a program's token would otherwise carry another role's rights")
 
 
 def client_url() -> str:

@@ -18,8 +18,11 @@ Keys whose first request is still running in this process get 409.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from tawa.names import Grant
 from tawa.wallet import domain as d
+from tawa.wallet.policy import Identity, Role
 from tawa.wallet.schema import (
     accounts,
     bill_grants,
@@ -43,6 +47,7 @@ from tawa.wallet.schema import (
     idempotency_keys,
     ledger_entries,
     ledger_txns,
+    org_keys,
     wallets,
 )
 
@@ -298,11 +303,18 @@ class Store:
               extra_holds: Iterable[str] = ()) -> d.Book:
         hold_ids = sorted({h for c in commands for h in c.hold_ids()} | set(extra_holds))
         hold_wallets = self._hold_wallets(conn, hold_ids)
-        wallet_ids = sorted({w for c in commands for w in c.wallet_ids()} | set(hold_wallets.values()))
+        txn_ids = sorted({t for c in commands for t in c.txn_ids()})
+        originals = self._transactions(conn, txn_ids)
+        wallet_ids = sorted({w for c in commands for w in c.wallet_ids()} | set(hold_wallets.values())
+                            | {e.wallet for t in originals.values() for e in t.entries if e.wallet})
         book = d.Book(now, self._txn_ids(conn, len(commands) + len(hold_ids) + 1))
+        book.originals = originals
         if not wallet_ids:
             return book
         self._lock_wallets(conn, wallet_ids)
+        if txn_ids:  # read under the wallets' locks: a concurrent reversal of the same one is seen
+            book.reversed_by = {int(r.reverses): int(r.id) for r in conn.execute(
+                select(ledger_txns.c.id, ledger_txns.c.reverses).where(ledger_txns.c.reverses.in_(txn_ids)))}
         book.wallets = self._wallet_states(conn, wallet_ids)
         # Holds of these wallets: the ones asked for, plus overdue ones so they expire first.
         q = select(holds).where(holds.c.wallet_id.in_(list(book.wallets)),
@@ -310,6 +322,13 @@ class Store:
                                     (holds.c.status == d.HoldStatus.OPEN) & (holds.c.expires_at <= now)))
         book.holds = {r.id: _hold(r) for r in conn.execute(q)}
         return book
+
+    def _transactions(self, conn: Connection, txn_ids: Sequence[int]) -> dict[int, d.Txn]:
+        if not txn_ids:
+            return {}
+        entries = _entries_of(conn, txn_ids)
+        return {r.id: _txn(r, entries.get(r.id, []))
+                for r in conn.execute(select(ledger_txns).where(ledger_txns.c.id.in_(txn_ids)))}
 
     def _hold_wallets(self, conn: Connection, hold_ids: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -417,6 +436,64 @@ class Store:
 
         return self._transact(work)
 
+    # ------------------------------------------------------------------ org keys
+
+    def create_key(self, wallet_id: str, role: Role, name: str) -> dict[str, Any]:
+        """A new key of the wallet's org; the answer is the only place its secret ever appears."""
+        key_id = secrets.token_hex(8)
+        key = f"{KEY_PREFIX}{key_id}_{secrets.token_hex(24)}"
+        now = self.clock()
+
+        def work(conn: Connection) -> dict[str, Any]:
+            org = conn.execute(select(wallets.c.org).where(wallets.c.id == wallet_id)).scalar()
+            if org is None:
+                raise d.wallet_not_found(wallet_id)
+            conn.execute(org_keys.insert().values(id=key_id, wallet_id=wallet_id, org=org, role=str(role),
+                                                  name=name, key_hash=_key_hash(key), created_at=now))
+            return {"id": key_id, "key": key, "role": str(role), "name": name, "createdAt": d.iso(now)}
+
+        return self._transact(work)
+
+    def list_keys(self, wallet_id: str) -> dict[str, Any]:
+        """The wallet's live keys, without secrets or hashes, oldest first."""
+        k = org_keys
+        with self._read() as conn:
+            self._require_wallet(conn, wallet_id)
+            rows = conn.execute(select(k).where(k.c.wallet_id == wallet_id, k.c.revoked_at.is_(None))
+                                .order_by(k.c.created_at, k.c.id)).all()
+        return {"wallet": wallet_id, "keys": [
+            {"id": r.id, "name": r.name, "role": r.role, "createdAt": d.iso(r.created_at),
+             "lastUsedAt": d.iso(r.last_used_at) if r.last_used_at is not None else None} for r in rows]}
+
+    def revoke_key(self, wallet_id: str, key_id: str) -> None:
+        """Revoked at once: the next request with the key is refused (nothing caches keys)."""
+        def work(conn: Connection) -> None:
+            self._require_wallet(conn, wallet_id)
+            done = conn.execute(org_keys.update().where(
+                org_keys.c.id == key_id, org_keys.c.wallet_id == wallet_id, org_keys.c.revoked_at.is_(None))
+                .values(revoked_at=self.clock()))
+            if done.rowcount == 0:
+                raise d.Refusal(404, "KEY_NOT_FOUND", f"keyId: {wallet_id} has no live key {key_id!r}; list them "
+                                f"with GET /v1/wallets/{wallet_id}/keys", "keyId")
+
+        self._transact(work)
+
+    def identity_for_key(self, key: str) -> Identity | None:
+        """The org key's identity, or None (unknown, malformed or revoked). Marks it used (at most once
+        a minute, so a busy key does not turn every read into a write)."""
+        key_id = _key_id(key)
+        if key_id is None:
+            return None
+        with self._read() as conn:
+            row = conn.execute(select(org_keys).where(org_keys.c.id == key_id)).first()
+        if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, _key_hash(key)):
+            return None
+        now = self.clock()
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_EVERY:
+            self._transact(lambda conn: conn.execute(
+                org_keys.update().where(org_keys.c.id == key_id).values(last_used_at=now)))
+        return Identity(Role(row.role), row.org, key_id)
+
     def _require_wallet(self, conn: Connection, wallet_id: str) -> None:
         if conn.execute(select(wallets.c.id).where(wallets.c.id == wallet_id)).first() is None:
             raise d.wallet_not_found(wallet_id)
@@ -461,12 +538,7 @@ class Store:
                 q = q.where(t.c.id < cursor)
             rows = conn.execute(q.order_by(t.c.id.desc()).limit(limit + 1)).all()
             page = rows[:limit]
-            entries: dict[int, list[d.Entry]] = {}
-            if page:
-                eq = select(ledger_entries).where(ledger_entries.c.txn_id.in_([r.id for r in page])) \
-                    .order_by(ledger_entries.c.id)
-                for e in conn.execute(eq):
-                    entries.setdefault(e.txn_id, []).append(d.Entry(e.account_id, e.wallet_id, e.token_type, e.amount))
+            entries = _entries_of(conn, [r.id for r in page])
         txns = [d.txn_view(_txn(r, entries.get(r.id, []))) for r in page]
         return {"wallet": wallet_id, "transactions": txns,
                 "nextCursor": str(page[-1].id) if len(rows) > limit else None}
@@ -539,6 +611,21 @@ class Store:
 
 # ---------------------------------------------------------------------- row mapping
 
+KEY_PREFIX = "twk_"  # twk_{id}_{secret}: the id finds the row, the hash of the whole key proves it
+LAST_USED_EVERY = 60 * d.MICROS
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _key_id(key: str) -> str | None:
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    key_id, sep, secret = key[len(KEY_PREFIX):].partition("_")
+    return key_id if sep and secret and len(key_id) <= 32 and key_id.isalnum() else None
+
+
 
 def _window(q: Any, column: Any, start: int | None, end: int | None) -> Any:
     if start is not None:
@@ -550,6 +637,16 @@ def _window(q: Any, column: Any, start: int | None, end: int | None) -> Any:
 
 def _grants_view(wallet_id: str, grants: Sequence[Grant]) -> dict[str, Any]:
     return {"wallet": wallet_id, "grants": [g.json() for g in grants]}
+
+
+def _entries_of(conn: Connection, txn_ids: Sequence[int]) -> dict[int, list[d.Entry]]:
+    """The entries of these transactions, in the order they were written."""
+    entries: dict[int, list[d.Entry]] = {}
+    if txn_ids:
+        q = select(ledger_entries).where(ledger_entries.c.txn_id.in_(txn_ids)).order_by(ledger_entries.c.id)
+        for e in conn.execute(q):
+            entries.setdefault(e.txn_id, []).append(d.Entry(e.account_id, e.wallet_id, e.token_type, e.amount))
+    return entries
 
 
 def _hold(r: Any) -> d.HoldState:
@@ -573,12 +670,12 @@ def _json(value: Any) -> str:
 
 def _txn_row(t: d.Txn) -> tuple[Any, ...]:
     return (t.id, str(t.type), t.wallet, t.counterparty, t.amount, t.hold, _json(t.details) if t.details else None,
-            t.created_at)
+            t.created_at, t.actor, t.reverses)
 
 
 def _txn(r: Any, entries: list[d.Entry]) -> d.Txn:
     return d.Txn(r.id, r.type, r.wallet_id, r.amount, r.created_at, tuple(entries), r.counterparty, r.hold_id,
-                 orjson.loads(r.details) if r.details else {})
+                 orjson.loads(r.details) if r.details else {}, r.actor, r.reverses)
 
 
 def _day(micros: int) -> str:
