@@ -51,16 +51,20 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     directory: Path = tmp_path_factory.mktemp("hostile-janus")
     wallet = start_wallet_server(directory)
     upstream = RecordingUpstream().start()
-    janus = start_janus(directory / "janus", wallet.url, wallet.token, default_services(upstream.url), TEST_ENV)
-    for org in ("insureco", "legacyco", CALLER, VICTIM, GRANTOR):
-        wallet.client.create_wallet(org)
-    for org in (CALLER, VICTIM, GRANTOR):
-        wallet.client.purchase(org, 100_000)
-    wallet.client.put_bill_grants(GRANTOR, [Grant(CALLER, "quoter")])  # the victim granted nothing
-    yield Rig(wallet, upstream, janus)
-    janus.kill()
-    upstream.stop()
-    wallet.close()
+    janus = None
+    try:  # a set-up that fails must not leave its servers running
+        janus = start_janus(directory / "janus", wallet.url, wallet.token, default_services(upstream.url), TEST_ENV)
+        for org in ("insureco", "legacyco", CALLER, VICTIM, GRANTOR):
+            wallet.client.create_wallet(org)
+        for org in (CALLER, VICTIM, GRANTOR):
+            wallet.client.purchase(org, 100_000)
+        wallet.client.put_bill_grants(GRANTOR, [Grant(CALLER, "quoter")])  # the victim granted nothing
+        yield Rig(wallet, upstream, janus)
+    finally:
+        if janus is not None:
+            janus.kill()
+        upstream.stop()
+        wallet.close()
 
 
 def seen_with(upstream: RecordingUpstream, marker: str) -> list[Seen]:
