@@ -43,12 +43,15 @@ FILES = ("namespaces.yaml", "crds.yaml", "operator.yaml", "wallet.yaml", "janus.
 KUSTOMIZATION = f"""{HEADER}#
 # kubectl apply --server-side -k manifests/
 #
-# The programs read their tokens from a Secret `{SECRET}` that you create, in both namespaces
-# (the same wallet token in each; the JWT secret signs service JWTs for Janus, HS256):
+# The programs read their tokens from a Secret `{SECRET}` that you create, in both namespaces:
+# beside the wallet, the admin's wallet token and the operator's and Janus's own (three different
+# values); in Janus's namespace only Janus's own token and the JWT secret (HS256 service JWTs):
 #
-#   TOKEN=$(openssl rand -hex 32); JWT=$(openssl rand -hex 32)
-#   kubectl create secret generic {SECRET} -n {NAMESPACE} --from-literal=wallet-token=$TOKEN
-#   kubectl create secret generic {SECRET} -n janus-prod --from-literal=wallet-token=$TOKEN \\
+#   ADMIN=$(openssl rand -hex 32); OP=$(openssl rand -hex 32); JANUS=$(openssl rand -hex 32)
+#   JWT=$(openssl rand -hex 32)
+#   kubectl create secret generic {SECRET} -n {NAMESPACE} --from-literal=wallet-token=$ADMIN \\
+#     --from-literal=operator-token=$OP --from-literal=janus-token=$JANUS
+#   kubectl create secret generic {SECRET} -n janus-prod --from-literal=janus-token=$JANUS \\
 #     --from-literal=janus-jwt-secret=$JWT
 #
 # The wallet keeps its SQLite ledger on the PersistentVolumeClaim tawa-wallet-data (default StorageClass).

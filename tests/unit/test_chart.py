@@ -224,11 +224,22 @@ def test_existing_secret_is_used_and_none_is_rendered(helm: Path) -> None:
         assert env_of(container)["TAWA_WALLET_TOKEN"]["secretKeyRef"]["name"] == "my-tokens"
 
 
-def test_generated_secret_is_shared_by_both_namespaces(default_docs: list[dict[str, Any]]) -> None:
-    secrets = [d for d in default_docs if d["kind"] == "Secret"]
-    assert {s["metadata"]["namespace"] for s in secrets} == {"tawa-system", "janus-prod"}
-    tokens = {s["data"]["wallet-token"] for s in secrets}
-    assert len(tokens) == 1 and len(next(iter(tokens))) >= 48
+def test_each_program_gets_its_own_token_and_janus_never_the_admins(default_docs: list[dict[str, Any]]) -> None:
+    """The admin's token stays in the wallet's namespace; a compromised Janus pod holds only Janus's role."""
+    secrets = {d["metadata"]["namespace"]: d["data"] for d in default_docs if d["kind"] == "Secret"}
+    assert set(secrets) == {"tawa-system", "janus-prod"}
+    release, janus = secrets["tawa-system"], secrets["janus-prod"]
+    tokens = [release["wallet-token"], release["operator-token"], release["janus-token"]]
+    assert len(set(tokens)) == 3 and all(len(t) >= 48 for t in tokens)
+    assert "wallet-token" not in janus and "operator-token" not in janus
+    assert janus["janus-token"] == release["janus-token"]
+    keys = {d["metadata"]["name"]: {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in c.get("env", [])
+                                    if e["name"].startswith("TAWA_WALLET") and e["name"].endswith("TOKEN")}
+            for d, c in containers(default_docs)}
+    assert keys == {"tawa-operator": {"TAWA_WALLET_TOKEN": "operator-token"},
+                    "janus": {"TAWA_WALLET_TOKEN": "janus-token"},
+                    "tawa-wallet": {"TAWA_WALLET_TOKEN": "wallet-token", "TAWA_WALLET_OPERATOR_TOKEN": "operator-token",
+                                    "TAWA_WALLET_JANUS_TOKEN": "janus-token"}}
 
 
 def test_watch_namespaces_binds_per_namespace(helm: Path) -> None:

@@ -133,12 +133,29 @@ spec:
 {{- end -}}
 
 {{/* Env from the tokens Secret. */}}
+{{/* TAWA_WALLET_TOKEN from the tokens Secret: (dict "root" . "key" "operator-token"); the
+     key names whose credential it is (wallet-token is the admin's, for the wallet only). */}}
 {{- define "tawa.walletTokenEnv" -}}
 - name: TAWA_WALLET_TOKEN
   valueFrom:
     secretKeyRef:
+      name: {{ include "tawa.secretName" .root }}
+      key: {{ .key }}
+{{- end -}}
+
+{{/* The wallet: the admin's token and the two program tokens it maps to their roles. */}}
+{{- define "tawa.walletServerTokens" -}}
+{{ include "tawa.walletTokenEnv" (dict "root" . "key" "wallet-token") }}
+- name: TAWA_WALLET_OPERATOR_TOKEN
+  valueFrom:
+    secretKeyRef:
       name: {{ include "tawa.secretName" . }}
-      key: wallet-token
+      key: operator-token
+- name: TAWA_WALLET_JANUS_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tawa.secretName" . }}
+      key: janus-token
 {{- end -}}
 
 {{/* Writable scratch for Python (/tmp): the root filesystem is read-only. */}}
