@@ -25,12 +25,13 @@ from aiohttp.http_exceptions import BadStatusLine, InvalidHeader, InvalidURLErro
 from aiohttp.web_protocol import RequestHandler
 from yarl import URL
 
+from tawa import names
 from tawa.gas.pricing import Price, PricedRoute, price_request
 from tawa.janus import headers as hdr
 from tawa.janus.billing import Payer, choose_payer, needs_grants
 from tawa.janus.cache import LruCache
 from tawa.janus.holds import Reservation
-from tawa.janus.identity import SLUG, Identity
+from tawa.janus.identity import Identity
 from tawa.janus.metering import Meter
 from tawa.janus.metrics import Metrics
 from tawa.janus.model import Caller, Refusal, Service
@@ -185,7 +186,7 @@ class Janus:
             raise Refusal(400, problem.error, problem.message)
         name = target.service
         # Only a DNS label can name a Component: anything else is not worth a lookup (nor worth repeating).
-        if not SLUG.match(name):
+        if not names.is_dns_label(name):
             raise Refusal(404, "UNKNOWN_SERVICE", "The service name in the URL (/proxy/NAME/...) is not a "
                           "Component name (a DNS label); check it.")
         service = await self.registry.lookup(name)

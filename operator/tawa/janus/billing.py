@@ -22,10 +22,6 @@ class Payer:
     org: str
     via: Literal["bill-org", "program", "service"]
 
-    @property
-    def wallet(self) -> str:
-        return names.wallet_id(self.org)
-
 
 def needs_grants(caller: Caller | None, bill_org: str | None) -> bool:
     """Whether the bill grants of `bill_org` must be fetched to decide."""

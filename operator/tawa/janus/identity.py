@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -35,7 +34,6 @@ from tawa.janus.model import Caller, Refusal, Service
 log = logging.getLogger("tawa.janus.identity")
 
 SA_PREFIX = "system:serviceaccount:"
-SLUG = re.compile(names.DNS_LABEL)
 # Fixed per key type: the token's header never chooses how it is checked.
 JWKS_ALGORITHMS = {"RSA": ["RS256"], "EC": ["ES256"]}
 HMAC_ALGORITHMS = ["HS256"]

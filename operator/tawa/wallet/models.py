@@ -26,7 +26,7 @@ class _In(BaseModel):
 
 
 class CreateWalletIn(_In):
-    org: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="Org slug (DNS label)")]
+    org: Annotated[str, Field(pattern=names.DNS_LABEL, description="Org slug (DNS label)")]
 
 
 class PurchaseIn(_In):
