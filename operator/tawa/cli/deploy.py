@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from tawa import names
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.render import API_GROUP, PLURAL, render_component
 from tawa.catalog.validate import Component, check_deployable
@@ -88,7 +89,7 @@ def _dry_run(component: Component, as_json: bool) -> None:
                    f"({tokens(per_hour * HOURS_PER_MONTH)}/month); 3-month reserve {tokens(reserve)}")
         burn = ("(no cluster: the owner's other Components are not counted)" if elsewhere is None else
                 f"with the {tokens(elsewhere)} tokens/hour its other Components burn")
-        click.echo(f"wallet-{component.spec.owner}: {tokens(check.balance)} tokens, a runway of "
+        click.echo(f"{names.wallet_id(component.spec.owner)}: {tokens(check.balance)} tokens, a runway of "
                    f"{report['runwayDays']} days at {tokens(org_per_hour)} tokens/hour {burn}")
         click.echo("the deploy gate would open" if check.ok else
                    f"the deploy gate would stay closed: {tokens(check.shortfall)} tokens short")
@@ -290,7 +291,7 @@ def status(org: str | None, as_json: bool) -> None:
         with _wallet_client() as client:
             wallet = client.get_wallet(org)
     except WalletError as exc:
-        fail(f"wallet-{org}: {exc}", EXIT_REFUSED)
+        fail(f"{names.wallet_id(org)}: {exc}", EXIT_REFUSED)
     rows = [_component_row(c) for c in _org_components(_kube(), org)]
     per_hour = sum(r["tokensPerHour"] for r in rows)
     runway = runway_days(wallet.available.hosting, per_hour)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
+from tawa import names
 from tawa.cli.output import EXIT_BAD_INPUT, EXIT_REFUSED, fail, json_option, print_json, print_table, tokens
 from tawa.wallet.settings import DEFAULT_PORT, DEFAULT_URL, MAX_TOKENS, default_database_url
 
@@ -97,8 +98,6 @@ def _org(org: str | None) -> str:
 
 def checked_org(org: str) -> str:
     """An org slug, or one line saying what ORG must be (exit 2)."""
-    from tawa import names
-
     if names.is_wallet_id(org):
         fail(f"ORG: {org!r} is a wallet id; name the org instead: {names.org_of_wallet(org)}", EXIT_BAD_INPUT)
     try:
@@ -240,8 +239,6 @@ def buy(ctx: click.Context, org: str | None, amount: str | None, idempotency_key
 
 
 def _grant(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> list[Any]:
-    from tawa import names
-
     try:
         return [names.Grant.parse(v, "ORG/SERVICE") for v in values]
     except names.InvalidName as exc:
@@ -335,11 +332,11 @@ def keys_list(ctx: click.Context, org: str, as_json: bool) -> None:
         print_json([_key_json(k) for k in found])
         return
     if not found:
-        click.echo(f"wallet-{org}: no keys")
+        click.echo(f"{names.wallet_id(org)}: no keys")
         return
     print_table(("ID", "ROLE", "NAME", "CREATED (UTC)", "LAST USED (UTC)"),
                 [(k.id, k.role, k.name, _when(k.created_at), _when(k.last_used_at)) for k in found],
-                title=f"wallet-{org}")
+                title=names.wallet_id(org))
 
 
 @keys.command("revoke")
@@ -353,6 +350,6 @@ def keys_revoke(ctx: click.Context, org: str, key_id: str, as_json: bool) -> Non
     org = checked_org(org)
     _call(ctx, lambda c: c.revoke_key(org, key_id))
     if as_json:
-        print_json({"wallet": f"wallet-{org}", "revoked": key_id})
+        print_json({"wallet": names.wallet_id(org), "revoked": key_id})
         return
-    click.echo(f"revoked key {key_id} of wallet-{org}")
+    click.echo(f"revoked key {key_id} of {names.wallet_id(org)}")

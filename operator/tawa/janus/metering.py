@@ -324,8 +324,8 @@ class Meter:
         except InsufficientGas as short:
             raise insufficient(org, price, short.available + self.book.free(org, self._clock())) from None
         except WalletNotFound:
-            raise Refusal(402, "INSUFFICIENT_GAS", f"Org {org!r} has no wallet (wallet-{org}), so it cannot pay "
-                          f"for this call; create the org's wallet and buy tokens.", org=org, price=price,
+            raise Refusal(402, "INSUFFICIENT_GAS", f"Org {org!r} has no wallet ({names.wallet_id(org)}), so it "
+                          f"cannot pay for this call; create the org's wallet and buy tokens.", org=org, price=price,
                           available=0) from None
         # The wallet's clock started before its answer reached us: count from the request.
         self.book.add(org, hold.id, hold.tokens, self._clock(), self.hold_ttl - 1)
