@@ -7,7 +7,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
-from tawa.catalog.render import API_GROUP, PLURAL
+from tawa.resource import API_GROUP, PLURAL
 
 
 class NoCluster(RuntimeError):

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from tawa.catalog.render import API_GROUP, PLURAL
 from tawa.devcluster import demo
 from tawa.devcluster.processes import Process, free_port, wait_until
 from tawa.devcluster.stack import StackState, _http_ok
+from tawa.resource import API_GROUP, PLURAL
 from tests.container.conftest import StartContainer, volume_dir
 from tests.container.test_image import DATA
 from tests.container.test_operator_image import readable_kubeconfig

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from tawa.catalog.render import API_GROUP, PLURAL
+from tawa.resource import API_GROUP, PLURAL
 from tests.fixtures.cluster import (
     KubeCluster,
     OperatorProcess,

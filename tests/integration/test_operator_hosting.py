@@ -12,9 +12,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tawa.catalog.render import API_GROUP, PLURAL
 from tawa.controller.hosting import bucket_start, parse_bucket_id
 from tawa.controller.suspension import parse_iso
+from tawa.resource import API_GROUP, PLURAL
 from tawa.wallet.client import GasEvent
 from tests.fixtures.cluster import KubeCluster, OperatorProcess, component_manifest, eventually
 from tests.fixtures.ports import free_port

@@ -19,6 +19,7 @@ from tawa.controller.suspension import (
     settled_through,
     suspended_message,
 )
+from tawa.resource import ADMITTED_REPLICAS, SUSPENDED
 
 T0 = 1_700_000_000.0  # a whole multiple of 10 s: bucket starts below are exact
 
@@ -112,12 +113,12 @@ def test_a_suspended_deployment_keeps_its_template_hash_and_admitted_replicas() 
     # Suspension alone is no rollout: the gate is not asked again.
     assert children.rollout_fields(held) == children.rollout_fields(desired) == ("img:1", "nano", 3)
     assert not children.suspended(held)
-    marked = {**held, "metadata": {**held["metadata"], "annotations": {children.SUSPENDED: "2024-01-01T00:00:05Z"}}}
+    marked = {**held, "metadata": {**held["metadata"], "annotations": {SUSPENDED: "2024-01-01T00:00:05Z"}}}
     assert children.suspended(marked)
 
 
 def test_admitted_replicas_of_a_deployment_from_an_older_operator_is_its_spec() -> None:
     assert children.admitted_replicas({"spec": {"replicas": 2}}) == 2
-    assert children.admitted_replicas({"metadata": {"annotations": {children.ADMITTED_REPLICAS: "0"}},
+    assert children.admitted_replicas({"metadata": {"annotations": {ADMITTED_REPLICAS: "0"}},
                                        "spec": {"replicas": 0}}) == 0
     assert children.admitted_replicas({}) is None

@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 
 from tawa.catalog.models import ComponentSpec
-from tawa.catalog.render import API_GROUP, KIND, PLURAL
 from tawa.gas.tiers import TIERS
+from tawa.resource import API_GROUP, KIND, PLURAL
 
 _DROP = {"title", "default", "description"}
 

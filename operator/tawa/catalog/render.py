@@ -6,11 +6,7 @@ from typing import Any
 
 from tawa.catalog.env import default_namespace
 from tawa.catalog.models import CatalogInfo
-
-API_GROUP = "tawa.insureco.io"
-API_VERSION = f"{API_GROUP}/v1"
-KIND = "Component"
-PLURAL = "components"
+from tawa.resource import API_VERSION, KIND
 
 
 def render_component(

@@ -14,7 +14,8 @@ from tawa.catalog.env import env_var_name
 from tawa.catalog.models import SERVICE_NAME, CatalogInfo, ComponentSpec, Dependency
 from tawa.catalog.problems import PATTERN_HELP, CatalogError, Problem, problems_from
 from tawa.gas.pricing import PricedRoute
-from tawa.gas.tiers import DEFAULT_TIER, TIER_ANNOTATION, TIERS, PodTier, get_tier
+from tawa.gas.tiers import DEFAULT_TIER, TIERS, PodTier, get_tier
+from tawa.resource import TIER_ANNOTATION
 
 
 @dataclass(frozen=True)

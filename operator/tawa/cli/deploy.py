@@ -10,7 +10,7 @@ import click
 
 from tawa import names
 from tawa.catalog.problems import CatalogError
-from tawa.catalog.render import API_GROUP, PLURAL, render_component
+from tawa.catalog.render import render_component
 from tawa.catalog.validate import Component, check_deployable
 from tawa.cli.catalog import env_option, file_argument, load_or_exit
 from tawa.cli.output import (
@@ -24,6 +24,7 @@ from tawa.cli.output import (
     tokens,
 )
 from tawa.gas.tiers import HOURS_PER_MONTH
+from tawa.resource import API_GROUP, PLURAL
 
 FIELD_MANAGER = "tawa-cli"
 CLOSED_REASONS = {"InsufficientReserve", "WalletNotFound", "WalletUnavailable"}

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_REFUSED, EXIT_BAD_INPUT = 1, 2
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 

@@ -38,13 +38,13 @@ from typing import Any, cast
 import kopf
 
 from tawa.catalog.problems import CatalogError
-from tawa.catalog.render import API_GROUP
 from tawa.catalog.validate import Component, check_component
 from tawa.controller import children, hosting, kubeapi, metrics, suspension
 from tawa.controller.conditions import Condition, condition
 from tawa.controller.handlers import RESOURCE, SETTINGS, namespace_of, wallet_client, write_status
 from tawa.controller.suspension import Step, Suspension
-from tawa.gas.tiers import TIER_ANNOTATION, TIERS
+from tawa.gas.tiers import TIERS
+from tawa.resource import API_GROUP, TIER_ANNOTATION
 from tawa.wallet.client import IdempotencyConflict, InsufficientGas, WalletNotFound, WalletUnavailable, wallet_id
 
 BILLING_MANAGER = "tawa-operator-billing"

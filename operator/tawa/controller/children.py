@@ -7,18 +7,17 @@ import json
 from typing import Any, cast
 
 from tawa.catalog.env import container_env
-from tawa.catalog.render import API_VERSION, KIND
 from tawa.catalog.validate import Component
-
-MANAGER = "tawa-operator"
-# The replica count the deploy gate admitted for the Deployment's template: what a
-# Deployment suspended for unpaid hosting (spec.replicas 0) is scaled back to, and
-# what the gate compares a change with, so a suspension is not a rollout.
-ADMITTED_REPLICAS = "tawa.insureco.io/replicas"
-TIER_LABEL = "tawa.insureco.io/tier"  # on the pod template: the tier the pods run
-# Set (to the suspension time) while the Deployment is scaled to 0 for unpaid hosting,
-# in the same patch as the scale, so that its readiness reads "Suspended".
-SUSPENDED = "tawa.insureco.io/suspended"
+from tawa.resource import (
+    ADMITTED_REPLICAS,
+    API_VERSION,
+    APPLIED_HASH,
+    KIND,
+    MANAGER,
+    OWNER_LABEL,
+    SUSPENDED,
+    TIER_LABEL,
+)
 
 
 def labels(component: Component) -> dict[str, str]:
@@ -27,7 +26,7 @@ def labels(component: Component) -> dict[str, str]:
         "app.kubernetes.io/instance": component.name,
         "app.kubernetes.io/managed-by": MANAGER,
         "app.kubernetes.io/part-of": "tawa",
-        "tawa.insureco.io/owner": component.spec.owner,
+        OWNER_LABEL: component.spec.owner,
         TIER_LABEL: component.tier.name,
     }
 
@@ -85,8 +84,6 @@ def deployment(component: Component, namespace: str, uid: str, injected: dict[st
         },
     }
 
-
-APPLIED_HASH = "tawa.insureco.io/applied-hash"
 
 
 def stamp(objects: list[dict[str, Any]]) -> str:

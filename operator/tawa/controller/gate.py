@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tawa.catalog.validate import Component
 from tawa.controller.conditions import Condition
-from tawa.gas.tiers import TIER_ANNOTATION
+from tawa.resource import TIER_ANNOTATION
 
 GATE = "DeployGate"
 

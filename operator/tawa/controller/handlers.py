@@ -13,12 +13,12 @@ import kopf
 
 from tawa.catalog.env import TargetService, pick_target, plan_env
 from tawa.catalog.problems import CatalogError
-from tawa.catalog.render import API_GROUP, KIND, PLURAL
 from tawa.catalog.validate import Component, check_deployable
 from tawa.controller import children, gate, kubeapi, metrics
 from tawa.controller.conditions import Condition, condition, merge_conditions
 from tawa.controller.settings import OperatorSettings
-from tawa.gas.tiers import DEFAULT_TIER, TIER_ANNOTATION, TIERS
+from tawa.gas.tiers import DEFAULT_TIER, TIERS
+from tawa.resource import API_GROUP, KIND, MANAGER, PLURAL, TIER_ANNOTATION
 from tawa.wallet.client import WalletClient, WalletNotFound, WalletUnavailable, wallet_id
 
 SETTINGS = OperatorSettings()
@@ -153,7 +153,7 @@ def _desired(component: Component, body: kopf.Body,
     return [children.service_account(component, ns, uid), children.service(component, ns, uid)], deployment
 
 
-@kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})  # type: ignore[arg-type]  # see KOPF_KWARGS
+@kopf.index("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGER})  # type: ignore[arg-type]  # see KOPF_KWARGS
 async def owned_deployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Any]:
     """What each owned Deployment runs and the hash of what was applied, from the
     watch: no GET per reconcile. A stale entry only ever costs an extra gate check
@@ -284,7 +284,7 @@ _readiness_written: dict[tuple[str, str], tuple[str, bool, str]] = {}
 
 
 @kopf.on.event(  # type: ignore[arg-type]  # see KOPF_KWARGS
-    "apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": children.MANAGER})
+    "apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": MANAGER})
 def deployment_changed(body: kopf.Body, type: str | None, component_readiness: kopf.Index[tuple[str, str], Any],
                        **_: Any) -> None:
     """Mirror the owned Deployment's readiness onto its Component as it happens."""

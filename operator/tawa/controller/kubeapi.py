@@ -10,8 +10,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from tawa.catalog.render import API_GROUP, KIND, PLURAL
-from tawa.controller.children import MANAGER, SUSPENDED
+from tawa.resource import API_GROUP, KIND, MANAGER, PLURAL, SUSPENDED
 
 WORKER_THREADS = 16  # kopf's threads for sync handlers; more only added memory and GIL contention (measured)
 APPLY_PATCH, MERGE_PATCH = "application/apply-patch+yaml", "application/merge-patch+json"

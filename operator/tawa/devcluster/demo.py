@@ -13,11 +13,11 @@ import httpx
 from kubernetes import client, config
 
 from tawa.catalog.problems import CatalogError
-from tawa.catalog.render import API_GROUP, PLURAL, render_component
+from tawa.catalog.render import render_component
 from tawa.catalog.validate import load_catalog
 from tawa.devcluster.stack import StackState
 from tawa.devcluster.token import service_claims, service_token
-from tawa.janus.settings import UPSTREAM_URL_ANNOTATION
+from tawa.resource import API_GROUP, PLURAL, UPSTREAM_URL_ANNOTATION
 from tawa.wallet.client import WalletClient
 
 ORGS = ("insureco", "acme", "raterspot", "startupco")

@@ -4,15 +4,12 @@ default and replaceable by a file (a ConfigMap in a cluster)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from tawa.gas.pricing import PricedRoute
-
-PlatformPrices = Mapping[str, tuple[PricedRoute, ...]]
 
 
 def parse_platform_table(text: str) -> dict[str, tuple[PricedRoute, ...]]:

@@ -9,7 +9,7 @@ path whose price a case-insensitive upstream (Express's default) would change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,10 +37,6 @@ class Price:
     def auth(self) -> str:
         """Unmatched requests need a service identity: public is opt-in."""
         return self.route.auth if self.route else "service"
-
-
-# Legacy services' prices, by service, for routes that carry no `gas:` yet.
-PlatformTable = Mapping[str, Sequence[PricedRoute]]
 
 
 def _segments(path: str) -> list[str]:

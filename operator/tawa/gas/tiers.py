@@ -11,7 +11,6 @@ from dataclasses import dataclass
 HOURS_PER_MONTH = 730
 RESERVE_MONTHS = 3
 DEFAULT_TIER = "nano"
-TIER_ANNOTATION = "insureco.io/pod-tier"
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,3 @@ def get_tier(name: str | None) -> PodTier:
     if tier is None:
         raise UnknownTier(str(name))
     return tier
-
-
-def runway_hours(balance: int, tokens_per_hour: int) -> float | None:
-    """How long a balance lasts at a burn rate; None when nothing burns."""
-    return None if tokens_per_hour <= 0 else balance / tokens_per_hour

@@ -139,19 +139,8 @@ class HoldBook:
         state.exposure += tokens
         return Reservation(org, tokens, None)
 
-    def unbacked_settled(self, org: str, tokens: int) -> None:
-        state = self._org(org)
-        state.exposure = max(0, state.exposure - tokens)
-
     def exposure(self, org: str) -> int:
         return self._org(org).exposure
-
-    # ----- retiring
-
-    def retire(self, org: str) -> None:
-        """Stop promising from `org`'s holds (e.g. to give the rest back)."""
-        for hold in self._org(org).holds:
-            hold.retired = True
 
     def sweep(self, now: float, idle_after: float) -> list[LocalHold]:
         """Retire holds near expiry, used up or idle; drop the finished ones.

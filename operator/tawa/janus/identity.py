@@ -19,7 +19,6 @@ hot path pays for a signature check only once per token.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -218,8 +217,3 @@ class KubeTokenReviewer:
         if not status or not status.authenticated or audience not in (status.audiences or [audience]):
             return None
         return status.user.username if status.user else None
-
-
-def token_fingerprint(token: str) -> str:
-    """For logs: never log a token itself."""
-    return hashlib.sha256(token.encode()).hexdigest()[:12]

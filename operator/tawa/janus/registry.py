@@ -21,7 +21,7 @@ from tawa.catalog.problems import CatalogError
 from tawa.catalog.validate import check_component
 from tawa.janus.cache import TtlCache
 from tawa.janus.model import Service
-from tawa.janus.settings import UPSTREAM_URL_ANNOTATION
+from tawa.resource import UPSTREAM_URL_ANNOTATION
 
 log = logging.getLogger("tawa.janus.registry")
 
@@ -99,7 +99,7 @@ class ClusterSource:
         self._env = env
 
     def _items(self, name: str) -> list[dict[str, Any]]:
-        from tawa.catalog.render import API_GROUP, PLURAL
+        from tawa.resource import API_GROUP, PLURAL
 
         result = cast(dict[str, Any], self._custom.list_cluster_custom_object(
             API_GROUP, "v1", PLURAL, field_selector=f"metadata.name={name}"))
@@ -135,7 +135,7 @@ class ClusterSource:
     async def by_account(self, namespace: str, name: str) -> Service | None:
         from kubernetes.client.exceptions import ApiException
 
-        from tawa.catalog.render import API_GROUP, PLURAL
+        from tawa.resource import API_GROUP, PLURAL
 
         try:
             doc = cast(dict[str, Any], await asyncio.to_thread(self._custom.get_namespaced_custom_object,

@@ -12,8 +12,6 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-UPSTREAM_URL_ANNOTATION = "tawa.insureco.io/upstream-url"
-
 
 def _default_data_dir() -> Path:
     return Path(os.environ.get("TAWA_DATA_DIR") or Path.home() / ".local" / "share" / "tawa")

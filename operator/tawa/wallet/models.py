@@ -108,10 +108,6 @@ class KeyIn(_In):
     name: Annotated[str, Field(max_length=100, description="What the key is for (shown in the list)")] = ""
 
 
-class ReleaseIn(_In):
-    pass
-
-
 class HoldBatchItem(HoldIn):
     key: Annotated[str, Field(min_length=1, max_length=255, description="This item's idempotency key")]
 

@@ -61,7 +61,6 @@ class ServerSettings:
     sweep_seconds: float = 5.0
     # Idempotency keys are kept at least 24 hours (DESIGN.md); older ones are swept.
     idempotency_hours: float = 72.0
-    default_hold_ttl: int = 300
     # A client must finish its request line and headers within this many seconds of
     # connecting (or of starting its next request), and its body within body_timeout of
     # the headers: a socket that trickles bytes cannot hold a connection slot for long.
