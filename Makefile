@@ -57,8 +57,9 @@ run: controlplane  ## start the local stack, deploy examples/ and tell the story
 stop: install  ## stop everything `make run` started and delete its cluster and wallet together (logs stay)
 	$(BIN)/tawa dev down
 
-lint: install  ## ruff over the code, the tests and the benchmarks (rules in pyproject.toml)
+lint: install  ## ruff over the code, tests and benchmarks, then lint-imports: the import rules of docs/architecture.md (pyproject.toml)
 	$(BIN)/ruff check operator tests benchmarks scripts
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: install  ## mypy --strict over the package (settings in pyproject.toml)
 	$(BIN)/mypy
