@@ -560,7 +560,7 @@ def test_metrics_need_the_token_api_docs_are_off_and_no_header_names_the_stack(
     assert metrics.status_code == 200 and "wallet_gas_tokens_total" in metrics.text
     for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
         assert httpx.get(f"{wallet.url}{path}").status_code == 404, path
-    spec = httpx.get(f"{wallet.url}/openapi.json")  # DESIGN.md: OpenAPI is served
+    spec = httpx.get(f"{wallet.url}/openapi.json")  # docs/design.md: OpenAPI is served
     assert spec.status_code == 200 and "/v1/holds" in spec.json()["paths"]
     for r in (spec, metrics, httpx.get(f"{wallet.url}/healthz"), httpx.get(f"{wallet.url}/nowhere")):
         assert "server" not in r.headers, r.headers

@@ -1,4 +1,4 @@
-"""The wallet's HTTP contract (DESIGN.md), checked against a real server on SQLite."""
+"""The wallet's HTTP contract (docs/design.md), checked against a real server on SQLite."""
 
 from __future__ import annotations
 

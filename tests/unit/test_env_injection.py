@@ -1,4 +1,4 @@
-"""Each row of the env-injection table in DESIGN.md."""
+"""Each row of the env-injection table in docs/design.md."""
 
 from __future__ import annotations
 

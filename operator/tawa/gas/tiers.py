@@ -1,7 +1,7 @@
 """Pod tiers and the hosting-gas maths (pure).
 
 The spec's prose says "rate × 730 hours = 3-month reserve", but 730 hours is one
-month; its tables are three months, and the tables win (see DESIGN.md).
+month; its tables are three months, and the tables win (see docs/design.md).
 """
 
 from __future__ import annotations

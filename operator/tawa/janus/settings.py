@@ -1,6 +1,6 @@
 """Janus settings, read from the environment (prefix TAWA_JANUS_) and the CLI flags.
 
-The wallet's own names are shared with the other programs (DESIGN.md):
+The wallet's own names are shared with the other programs (docs/design.md):
 TAWA_WALLET_URL, TAWA_WALLET_TOKEN, TAWA_DATA_DIR.
 """
 

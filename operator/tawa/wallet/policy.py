@@ -11,7 +11,7 @@ the path) and gas events/stats of X (`?org=` absent → X; another org → 403).
 `operator` and `janus` roles are not org-scoped: the operator charges hosting to any org
 and Janus holds and settles for any caller. Settlements: the wallet cannot tell which
 Component a request served, so a `janus` credential may name any provider wallet; Janus
-itself derives the provider from the Component's owner (DESIGN.md), never from input.
+itself derives the provider from the Component's owner (docs/design.md), never from input.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Wallet settings: environment variables shared by the server, the client and the CLI.
 
-Names are part of the contract (DESIGN.md): TAWA_WALLET_TOKEN, TAWA_WALLET_URL,
+Names are part of the contract (docs/design.md): TAWA_WALLET_TOKEN, TAWA_WALLET_URL,
 TAWA_WALLET_OPEN_READS, TAWA_DATA_DIR. The rest tune the server.
 
 On the server, TAWA_WALLET_TOKEN is the admin's credential; TAWA_WALLET_OPERATOR_TOKEN and
@@ -59,7 +59,7 @@ class ServerSettings:
     insecure_no_auth: bool = False
     # Abandoned holds are expired by this periodic sweep as well as lazily on access.
     sweep_seconds: float = 5.0
-    # Idempotency keys are kept at least 24 hours (DESIGN.md); older ones are swept.
+    # Idempotency keys are kept at least 24 hours (docs/design.md); older ones are swept.
     idempotency_hours: float = 72.0
     # A client must finish its request line and headers within this many seconds of
     # connecting (or of starting its next request), and its body within body_timeout of
