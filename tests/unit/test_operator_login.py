@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 import kopf
-import kubernetes.config
 import pytest
 import yaml
 
@@ -31,8 +30,7 @@ def test_login_keeps_the_kubeconfig_credentials_in_a_bounded_session(tmp_path: P
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(KUBECONFIG))
-    # The kubernetes library reads $KUBECONFIG once, at import: point its default there.
-    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+    monkeypatch.setenv("KUBECONFIG", str(path))
 
     async def log_in() -> tuple[str, str, int]:
         context = await login.login(logger=logging.getLogger("test"), settings=kopf.OperatorSettings())

@@ -23,8 +23,8 @@ from tawa.cli.output import (
     print_table,
     tokens,
 )
+from tawa.controller.conditions import condition
 from tawa.gas.tiers import HOURS_PER_MONTH
-from tawa.resource import API_GROUP, PLURAL
 
 FIELD_MANAGER = "tawa-cli"
 CLOSED_REASONS = {"InsufficientReserve", "WalletNotFound", "WalletUnavailable"}
@@ -97,34 +97,6 @@ def _dry_run(component: Component, as_json: bool) -> None:
     raise SystemExit(0 if check.ok else EXIT_REFUSED)
 
 
-def _ensure_namespace(api: Any, name: str) -> None:
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
-    except ApiException as exc:
-        if exc.status not in (403, 409):  # exists, or we may not create namespaces: apply will tell
-            raise
-
-
-def _apply(api: Any, manifest: dict[str, Any]) -> dict[str, Any]:
-    from kubernetes import client
-
-    meta = manifest["metadata"]
-    custom = client.CustomObjectsApi(api)
-    custom.patch_namespaced_custom_object(API_GROUP, "v1", meta["namespace"], PLURAL, meta["name"], manifest,
-                                          field_manager=FIELD_MANAGER, force=True,
-                                          _content_type="application/apply-patch+yaml")
-    applied: dict[str, Any] = custom.get_namespaced_custom_object(API_GROUP, "v1", meta["namespace"], PLURAL,
-                                                                  meta["name"])
-    return applied
-
-
-def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_), {})
-
-
 def _rolled_out(api: Any, namespace: str, name: str, replicas: int) -> tuple[bool, str]:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
@@ -162,17 +134,17 @@ def _answers(obj: dict[str, Any], generation: int, tier: str) -> bool:
     move the generation, so the status must also name the tier it was decided for."""
     status = obj.get("status") or {}
     return status.get("observedGeneration", 0) >= generation and status.get("tier") == tier \
-        and bool(_condition(obj, "Valid"))
+        and bool(condition(status, "Valid"))
 
 
 def _outcome(api: Any, obj: dict[str, Any], generation: int, component: Component) -> tuple[int | None, str]:
     """(exit code or None while waiting, what to show)."""
     if not _answers(obj, generation, component.tier.name):
         return None, "waiting for the operator"
-    replicas, valid = component.spec.replicas, _condition(obj, "Valid")
+    replicas, valid = component.spec.replicas, condition(obj.get("status"), "Valid") or {}
     if valid.get("status") == "False":
         return EXIT_BAD_INPUT, valid["message"]
-    gate = _condition(obj, "DeployGate")
+    gate = condition(obj.get("status"), "DeployGate") or {}
     if gate.get("status") == "False" and gate.get("reason") in CLOSED_REASONS:
         if gate["reason"] == "InsufficientReserve" and _covered_now(obj):
             return None, "the wallet covers the reserve now; waiting for the operator to reopen the gate"
@@ -183,14 +155,15 @@ def _outcome(api: Any, obj: dict[str, Any], generation: int, component: Componen
 
 def _wait(api: Any, namespace: str, name: str, generation: int, component: Component,
           timeout: float) -> tuple[int, str]:
-    from kubernetes import client
+    from tawa.kube.components import get_component
 
-    custom = client.CustomObjectsApi(api)
     deadline = time.monotonic() + timeout
     message = "waiting for the operator"
     with console().status(message) as spinner:
         while time.monotonic() < deadline:
-            obj = custom.get_namespaced_custom_object(API_GROUP, "v1", namespace, PLURAL, name)
+            obj = get_component(api, namespace, name)
+            if obj is None:
+                return EXIT_REFUSED, f"{namespace}/{name} was deleted while waiting"
             code, message = _outcome(api, obj, generation, component)
             if code is not None:
                 return code, message
@@ -236,10 +209,11 @@ def deploy(file: Path, image: str, env_name: str, replicas: int | None, dry_run:
     component = _deployable_or_exit(file, manifest)
     if dry_run:
         _dry_run(component, as_json)
+    from tawa.kube.components import apply_component
+
     api = _kube()
     namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
-    _ensure_namespace(api, namespace)
-    applied = _apply(api, manifest)
+    applied = apply_component(api, manifest, FIELD_MANAGER)
     generation = applied["metadata"]["generation"]
     if not wait:
         code, message = 0, f"applied {namespace}/{name} (generation {generation})"
@@ -258,7 +232,7 @@ def deploy(file: Path, image: str, env_name: str, replicas: int | None, dry_run:
 
 
 def _org_components(api: Any, org: str) -> list[dict[str, Any]]:
-    from tawa.kube import list_components
+    from tawa.kube.components import list_components
 
     return [c for c in list_components(api) if (c.get("spec") or {}).get("owner") == org]
 
@@ -266,7 +240,7 @@ def _org_components(api: Any, org: str) -> list[dict[str, Any]]:
 def _component_row(obj: dict[str, Any]) -> dict[str, Any]:
     status = obj.get("status") or {}
     return {"namespace": obj["metadata"]["namespace"], "name": obj["metadata"]["name"],
-            "tier": status.get("tier"), "gate": _condition(obj, "DeployGate").get("reason"),
+            "tier": status.get("tier"), "gate": (condition(status, "DeployGate") or {}).get("reason"),
             "ready": status.get("ready", "0/0"),
             "tokensPerHour": (status.get("readyReplicas") or 0) * _rate(status.get("tier"))}
 

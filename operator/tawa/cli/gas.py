@@ -48,7 +48,8 @@ def _report(component: Component, platform: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cluster_components(service: str | None) -> list[Component]:
-    from tawa.kube import NoCluster, api_client, list_components
+    from tawa.kube import NoCluster, api_client
+    from tawa.kube.components import list_components
 
     try:
         items = list_components(api_client())

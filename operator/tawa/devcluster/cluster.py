@@ -194,9 +194,11 @@ def _start_controllers(plane: ControlPlane, bins: Path, sa_key: Path, timeout: f
         "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
         f"--server-address=127.0.0.1:{free_port()}", "--cidr=10.244.0.1/16", "--node-ip=10.244.0.1",
     ], logs / "kwok.log", die_with_parent=not detached).start())
-    from kubernetes import client, config
+    from kubernetes import client
 
-    api = config.new_client_from_config(config_file=str(kubeconfig))
+    from tawa.kube import api_client
+
+    api = api_client(str(kubeconfig))
     client.CoreV1Api(api).create_node(_fake_node())
     core = client.CoreV1Api(api)
     manager = plane.process("kube-controller-manager")

@@ -10,18 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from kubernetes import client, config
+from kubernetes import client
 
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.render import render_component
 from tawa.catalog.validate import load_catalog
+from tawa.controller.conditions import condition
 from tawa.devcluster.stack import StackState
 from tawa.devcluster.token import service_claims, service_token
-from tawa.resource import API_GROUP, PLURAL, UPSTREAM_URL_ANNOTATION
+from tawa.kube import api_client
+from tawa.kube.components import apply_component, get_component
+from tawa.resource import UPSTREAM_URL_ANNOTATION
 from tawa.wallet.client import WalletClient
 
 ORGS = ("insureco", "acme", "raterspot", "startupco")
 CALLER_PURCHASE = 5_000  # API gas is never paid from intro tokens
+FIELD_MANAGER = "tawa-demo"
 
 
 class BadExample(ValueError):
@@ -43,24 +47,10 @@ def _components(examples: Path, state: StackState) -> list[dict[str, Any]]:
     return manifests
 
 
-def _apply(api: client.ApiClient, manifest: dict[str, Any]) -> None:
-    meta = manifest["metadata"]
-    try:
-        client.CoreV1Api(api).create_namespace({"metadata": {"name": meta["namespace"]}})
-    except client.exceptions.ApiException as exc:
-        if exc.status != 409:
-            raise
-    client.CustomObjectsApi(api).patch_namespaced_custom_object(
-        API_GROUP, "v1", meta["namespace"], PLURAL, meta["name"], manifest, field_manager="tawa-demo", force=True,
-        _content_type="application/apply-patch+yaml")
-
-
 def _gate(api: client.ApiClient, manifest: dict[str, Any]) -> dict[str, Any]:
     meta = manifest["metadata"]
-    obj = client.CustomObjectsApi(api).get_namespaced_custom_object(API_GROUP, "v1", meta["namespace"], PLURAL,
-                                                                    meta["name"])
-    status = obj.get("status") or {}
-    gate: dict[str, Any] = next((c for c in status.get("conditions", []) if c["type"] == "DeployGate"), {})
+    status = (get_component(api, meta["namespace"], meta["name"]) or {}).get("status") or {}
+    gate = condition(status, "DeployGate") or {}
     return {"name": meta["name"], "namespace": meta["namespace"], "gate": gate, "ready": status.get("ready", "0/0"),
             "readyReplicas": status.get("readyReplicas", 0), "tier": status.get("tier")}
 
@@ -104,14 +94,14 @@ def _unblock_commands(wallets: WalletClient, manifest: dict[str, Any], view: dic
 
 def run(state: StackState, examples: Path, say: Callable[[str], None] = print) -> None:
     manifests = _components(examples, state)  # every file checked before anything is created
-    api = config.new_client_from_config(config_file=state.kubeconfig)
+    api = api_client(state.kubeconfig)
     next_steps = ['eval "$(tawa dev env)"', "tawa status --org acme", "kubectl get comp -A"]
     with WalletClient(state.wallet_url, state.wallet_token) as wallets:
         for org in ORGS:
             wallets.create_wallet(org, idempotency_key=f"demo/wallet/{org}")
         wallets.purchase("acme", CALLER_PURCHASE, idempotency_key="demo/purchase/acme")
         for manifest in manifests:
-            _apply(api, manifest)
+            apply_component(api, manifest, FIELD_MANAGER)
         say(f"Deployed {len(manifests)} Components from {examples}/ (env {state.env}):")
         _wait(lambda: _settled([_gate(api, m) for m in manifests]), 120)
         for manifest, view in ((m, _gate(api, m)) for m in manifests):

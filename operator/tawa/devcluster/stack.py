@@ -167,9 +167,9 @@ def _without_wallet_tokens(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _install_crds(kubeconfig: str) -> None:
-    from kubernetes import config
+    from tawa.kube import api_client
 
-    install_crds(config.new_client_from_config(config_file=kubeconfig))
+    install_crds(api_client(kubeconfig))
 
 
 def down() -> list[str]:

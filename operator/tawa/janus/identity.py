@@ -22,13 +22,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jwt
 
 from tawa import names
 from tawa.janus.cache import LruCache
 from tawa.janus.model import Caller, Refusal, Service
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 log = logging.getLogger("tawa.janus.identity")
 
@@ -197,23 +200,21 @@ class Identity:
 
 
 class KubeTokenReviewer:
-    """TokenReview through the kubernetes client (blocking calls run in a thread)."""
+    """TokenReview through `tawa.kube` (blocking calls run in a thread)."""
 
-    def __init__(self, api_client: Any) -> None:
-        from kubernetes import client
-
-        self._api = client.AuthenticationV1Api(api_client)
-        self._client = client
+    def __init__(self, api_client: ApiClient) -> None:
+        self._api = api_client
 
     async def review(self, token: str, audience: str) -> str | None:
-        body = self._client.V1TokenReview(spec=self._client.V1TokenReviewSpec(token=token, audiences=[audience]))
+        from tawa.kube.tokenreview import review
+
         try:
-            result = await asyncio.to_thread(self._api.create_token_review, body)
+            status = await asyncio.to_thread(review, self._api, token, audience)
         except Exception as exc:  # noqa: BLE001 — any failure to ask is ours, not the caller's
             log.error("TokenReview failed: %s", exc)
             raise Refusal(503, "IDENTITY_UNAVAILABLE", "Janus could not reach the Kubernetes API to check the "
                           "service-account token; retry shortly.") from None
-        status = result.status
-        if not status or not status.authenticated or audience not in (status.audiences or [audience]):
+        if not status.get("authenticated") or audience not in (status.get("audiences") or [audience]):
             return None
-        return status.user.username if status.user else None
+        username: str | None = (status.get("user") or {}).get("username")
+        return username

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
@@ -22,6 +22,9 @@ from tawa.catalog.validate import check_component
 from tawa.janus.cache import TtlCache
 from tawa.janus.model import Service
 from tawa.resource import UPSTREAM_URL_ANNOTATION
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 log = logging.getLogger("tawa.janus.registry")
 
@@ -92,18 +95,9 @@ class FileSource:
 class ClusterSource:
     """Components in the cluster, looked up by name (blocking client calls run in a thread)."""
 
-    def __init__(self, api_client: Any, env: str | None = None) -> None:
-        from kubernetes import client
-
-        self._custom = client.CustomObjectsApi(api_client)
+    def __init__(self, api_client: ApiClient, env: str | None = None) -> None:
+        self._api = api_client
         self._env = env
-
-    def _items(self, name: str) -> list[dict[str, Any]]:
-        from tawa.resource import API_GROUP, PLURAL
-
-        result = cast(dict[str, Any], self._custom.list_cluster_custom_object(
-            API_GROUP, "v1", PLURAL, field_selector=f"metadata.name={name}"))
-        return list(result.get("items", []))
 
     def _pick(self, name: str, items: list[dict[str, Any]]) -> dict[str, Any] | None:
         """One Component per name is the rule; with several, prefer `{name}-{env}`."""
@@ -129,22 +123,15 @@ class ClusterSource:
             return None
 
     async def by_name(self, name: str) -> Service | None:
-        items = await asyncio.to_thread(self._items, name)
+        from tawa.kube.components import list_components
+
+        items = await asyncio.to_thread(list_components, self._api, name=name)
         return self._service(self._pick(name, items))
 
     async def by_account(self, namespace: str, name: str) -> Service | None:
-        from kubernetes.client.exceptions import ApiException
+        from tawa.kube.components import get_component
 
-        from tawa.resource import API_GROUP, PLURAL
-
-        try:
-            doc = cast(dict[str, Any], await asyncio.to_thread(self._custom.get_namespaced_custom_object,
-                                                               API_GROUP, "v1", namespace, PLURAL, name))
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return self._service(doc)
+        return self._service(await asyncio.to_thread(get_component, self._api, namespace, name))
 
 
 class Registry:
