@@ -275,6 +275,12 @@ def test_cluster_wide_only_when_asked_with_the_same_rules(helm: Path, default_do
     assert operator_rules(docs, "ClusterRole") == operator_rules(default_docs, "Role")  # type: ignore[arg-type]
     args = find(docs, "Deployment", "tawa-operator")["spec"]["template"]["spec"]["containers"][0]["args"]  # type: ignore[arg-type]
     assert "--namespace" not in args
+    # Serving named namespaces, kopf watches them come and go: their names only, cluster-wide.
+    def discovery(rendered: Any) -> list[list[str]]:
+        return [r["resources"] for r in find(rendered, "ClusterRole", "tawa-operator-discovery")["rules"]]
+
+    assert discovery(default_docs) == [["customresourcedefinitions"], ["namespaces"]]
+    assert discovery(docs) == [["customresourcedefinitions"]]
 
 
 @pytest.mark.parametrize(("sets", "message"), [
