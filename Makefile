@@ -84,7 +84,7 @@ check-manifests: install  ## fail if manifests/ or the chart's CRD drifted
 	$(BIN)/python scripts/render_manifests.py --check
 
 helm-lint: install  ## helm lint --strict (helm is built from its Go module once, cached)
-	$$($(BIN)/python -m tawa.devcluster.build helm) lint --strict helm/tawa
+	$$($(BIN)/python -m tawa.devcluster.build helm) lint --strict helm/tawa --set 'operator.watchNamespaces={example-prod}'
 
 test-install: controlplane  ## the chart, manifests/ and RBAC against the real control plane
 	$(BIN)/pytest -q tests/unit/test_chart.py tests/integration/test_install.py tests/integration/test_install_alerts.py

@@ -1,9 +1,11 @@
 """Installing Tawa on a real control plane: `helm lint --strict`; the rendered chart
 and manifests/ applied with a server-side dry run; a real `helm install` whose three
 workloads become Available (kwok runs the pods); `kubectl auth can-i` on each
-ServiceAccount; and the operator and Janus run as real processes under the
-ServiceAccount tokens the chart made, so its RBAC is shown to be enough, not only
-small.
+ServiceAccount, with the operator's rights in the namespace it serves (the default) and
+cluster-wide (when asked); no admin token outside the wallet's namespace; the wallet's
+NetworkPolicy read back and matched against the running pods (nothing here enforces it:
+no CNI); and the operator and Janus run as real processes under the ServiceAccount tokens
+the chart made, so its RBAC is shown to be enough, not only small.
 
 Helm is built from its Go module and cached on first use (a few minutes once).
 """
@@ -15,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +45,10 @@ MANIFESTS = ROOT / "manifests"
 # The real install: its own release, namespace and environment, apart from every other test.
 RELEASE, NAMESPACE, ENV = "tawa-it", "tawa-it", "it"
 JANUS_NS = f"janus-{ENV}"
+# The namespace the release's operator serves (a Component's is {service}-{env}), and one it does not.
+APP_NS, OTHER_NS = f"billing-{ENV}", f"reports-{ENV}"
+NAMESPACED = [f"operator.watchNamespaces={{{APP_NS}}}"]
+CLUSTER_WIDE = ["operator.watchNamespaces=null", "operator.clusterWide=true"]
 OPERATOR_SA = f"system:serviceaccount:{NAMESPACE}:{RELEASE}-operator"
 WALLET_SA = f"system:serviceaccount:{NAMESPACE}:{RELEASE}-wallet"
 JANUS_SA = f"system:serviceaccount:{JANUS_NS}:{RELEASE}-janus"
@@ -149,8 +156,9 @@ def dry_run(tools: Tools, manifest: str) -> str:
 
 
 def test_helm_lint_strict(tools: Tools) -> None:
-    for sets in ([], ["wallet.database.type=postgresql", "wallet.database.postgresql.existingSecret=db"],
-                 ["monitoring.prometheusRule.enabled=true", "monitoring.serviceMonitor.enabled=true",
+    for sets in (NAMESPACED, CLUSTER_WIDE,
+                 [*NAMESPACED, "wallet.database.type=postgresql", "wallet.database.postgresql.existingSecret=db"],
+                 [*NAMESPACED, "monitoring.prometheusRule.enabled=true", "monitoring.serviceMonitor.enabled=true",
                   "monitoring.dashboard.enabled=true"]):
         args = ["lint", "--strict", str(CHART), "--kube-version", KUBERNETES_VERSION]
         for value in sets:
@@ -163,19 +171,22 @@ def test_helm_lint_strict(tools: Tools) -> None:
 def test_rendered_chart_passes_a_server_side_dry_run(tools: Tools, variant: str,
                                                      scratch_namespaces: Callable[..., None]) -> None:
     env = f"dry{variant[:2]}"
-    namespace = f"tawa-{env}"
-    sets = [f"env={env}"]
-    if variant == "postgresql":
+    namespace, served = f"tawa-{env}", f"app-{env}"
+    sets = [f"env={env}", f"operator.watchNamespaces={{{served}}}"]
+    if variant == "postgresql":  # and the operator cluster-wide
         sets += ["wallet.database.type=postgresql", "wallet.database.postgresql.existingSecret=wallet-db",
-                 "wallet.replicas=2", "janus.replicas=3", "operator.watchNamespaces={" + namespace + "}"]
+                 "wallet.replicas=2", "janus.replicas=3", *CLUSTER_WIDE]
     manifest = tools.template("tawa", namespace, *sets)
-    scratch_namespaces(docs_of(manifest), namespace)
+    scratch_namespaces(docs_of(manifest), namespace, served)
     out = dry_run(tools, manifest)
     for line in ("deployment.apps/tawa-operator serverside-applied (server dry run)",
                  "deployment.apps/tawa-wallet serverside-applied (server dry run)",
                  "statefulset.apps/janus serverside-applied (server dry run)",
-                 "service/janus serverside-applied (server dry run)"):
+                 "service/janus serverside-applied (server dry run)",
+                 "networkpolicy.networking.k8s.io/tawa-wallet serverside-applied (server dry run)"):
         assert line in out, out
+    operator_rights = "role" if variant == "default" else "clusterrole"
+    assert f"{operator_rights}.rbac.authorization.k8s.io/tawa-operator serverside-applied" in out, out
     assert ("persistentvolumeclaim/tawa-wallet-data" in out) == (variant == "default")
 
 
@@ -183,7 +194,8 @@ def test_manifests_pass_a_server_side_dry_run_with_kustomize(tools: Tools,
                                                              scratch_namespaces: Callable[..., None]) -> None:
     files = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())["resources"]
     docs = [d for name in files for d in docs_of((MANIFESTS / name).read_text())]
-    scratch_namespaces(docs)
+    # The operator's Role is in the namespace it serves (example-prod), which must exist.
+    scratch_namespaces(docs, *{d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"})
     # As a user applies it (-k), as a dry run.
     done = tools.kubectl_("apply", "--server-side", "--dry-run=server", "-k", str(MANIFESTS))
     assert "Warning" not in done.stderr, done.stderr
@@ -229,7 +241,8 @@ def release(tools: Tools) -> Iterator[Release]:
     # chart does itself for Janus's namespace.
     core.create_namespace({"metadata": {"name": NAMESPACE, "labels": {
         "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted"}}})
-    values = [f"env={ENV}", "image.repository=registry.local/tawa"]
+    tools.cluster.create_namespace(APP_NS)  # a served namespace exists before the install
+    values = [f"env={ENV}", "image.repository=registry.local/tawa", *NAMESPACED]
     args = ["install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--wait",
             "--timeout", "150s"]
     for value in values:
@@ -242,7 +255,7 @@ def release(tools: Tools) -> Iterator[Release]:
                  *(lambda c=claim: core.delete_namespaced_persistent_volume_claim(c, JANUS_NS)
                    for claim in JANUS_SPOOLS),
                  *(lambda v=volume: core.delete_persistent_volume(v) for volume in volumes),
-                 lambda: core.delete_namespace(NAMESPACE)]
+                 lambda: core.delete_namespace(NAMESPACE), lambda: core.delete_namespace(APP_NS)]
     for delete in deletions:
         try:
             delete()
@@ -334,30 +347,32 @@ def test_generated_tokens_are_per_program_and_survive_an_upgrade(release: Releas
 
 
 CAN = [
-    # The operator: its Components, their children by server-side apply, Events.
-    (OPERATOR_SA, "watch", "components.tawa.insureco.io", ["--all-namespaces"], True),
-    (OPERATOR_SA, "patch", "components.tawa.insureco.io", ["-n", "app-prod"], True),
-    (OPERATOR_SA, "patch", "components.tawa.insureco.io", ["--subresource=status", "-n", "app-prod"], True),
-    (OPERATOR_SA, "list", "deployments.apps", ["--all-namespaces"], True),
-    (OPERATOR_SA, "watch", "deployments.apps", ["--all-namespaces"], True),
-    (OPERATOR_SA, "create", "deployments.apps", ["-n", "app-prod"], True),
-    (OPERATOR_SA, "patch", "deployments.apps", ["-n", "app-prod"], True),
-    (OPERATOR_SA, "patch", "deployments.apps", ["--subresource=scale", "-n", "app-prod"], False),
-    (OPERATOR_SA, "patch", "services", ["-n", "app-prod"], True),
-    (OPERATOR_SA, "create", "serviceaccounts", ["-n", "app-prod"], True),
-    (OPERATOR_SA, "create", "events", ["-n", "app-prod"], True),
-    (OPERATOR_SA, "patch", "events", ["-n", "app-prod"], True),
-    (OPERATOR_SA, "get", "secrets", ["-n", "app-prod"], False),
+    # The operator, in both modes: its Components, their children by server-side apply, Events,
+    # in the namespace it serves; CRDs read for discovery.
+    (OPERATOR_SA, "watch", "components.tawa.insureco.io", ["-n", APP_NS], True),
+    (OPERATOR_SA, "patch", "components.tawa.insureco.io", ["-n", APP_NS], True),
+    (OPERATOR_SA, "patch", "components.tawa.insureco.io", ["--subresource=status", "-n", APP_NS], True),
+    (OPERATOR_SA, "watch", "deployments.apps", ["-n", APP_NS], True),
+    (OPERATOR_SA, "create", "deployments.apps", ["-n", APP_NS], True),
+    (OPERATOR_SA, "patch", "deployments.apps", ["-n", APP_NS], True),
+    (OPERATOR_SA, "patch", "deployments.apps", ["--subresource=scale", "-n", APP_NS], False),
+    (OPERATOR_SA, "patch", "services", ["-n", APP_NS], True),
+    (OPERATOR_SA, "create", "serviceaccounts", ["-n", APP_NS], True),
+    (OPERATOR_SA, "create", "events", ["-n", APP_NS], True),
+    (OPERATOR_SA, "patch", "events", ["-n", APP_NS], True),
+    (OPERATOR_SA, "watch", "customresourcedefinitions.apiextensions.k8s.io", [], True),
+    (OPERATOR_SA, "get", "secrets", ["-n", APP_NS], False),
     (OPERATOR_SA, "list", "secrets", ["--all-namespaces"], False),
     (OPERATOR_SA, "get", "secrets", ["-n", NAMESPACE], False),
     (OPERATOR_SA, "delete", "namespaces", [], False),
-    (OPERATOR_SA, "delete", "deployments.apps", ["-n", "app-prod"], False),
-    (OPERATOR_SA, "delete", "components.tawa.insureco.io", ["-n", "app-prod"], False),
-    (OPERATOR_SA, "create", "pods", ["-n", "app-prod"], False),
-    (OPERATOR_SA, "get", "configmaps", ["-n", "app-prod"], False),
-    (OPERATOR_SA, "create", "serviceaccounts", ["--subresource=token", "-n", "app-prod"], False),
+    (OPERATOR_SA, "delete", "deployments.apps", ["-n", APP_NS], False),
+    (OPERATOR_SA, "delete", "components.tawa.insureco.io", ["-n", APP_NS], False),
+    (OPERATOR_SA, "create", "pods", ["-n", APP_NS], False),
+    (OPERATOR_SA, "get", "configmaps", ["-n", APP_NS], False),
+    (OPERATOR_SA, "create", "serviceaccounts", ["--subresource=token", "-n", APP_NS], False),
+    (OPERATOR_SA, "create", "roles.rbac.authorization.k8s.io", ["-n", APP_NS], False),
     (OPERATOR_SA, "create", "clusterrolebindings", [], False),
-    (OPERATOR_SA, "impersonate", "serviceaccounts", ["-n", "app-prod"], False),
+    (OPERATOR_SA, "impersonate", "serviceaccounts", ["-n", APP_NS], False),
     (OPERATOR_SA, "update", "customresourcedefinitions.apiextensions.k8s.io", [], False),
     # The wallet: no Kubernetes API at all.
     (WALLET_SA, "get", "pods", ["-n", NAMESPACE], False),
@@ -377,14 +392,139 @@ CAN = [
     (JANUS_SA, "create", "deployments.apps", ["-n", "app-prod"], False),
     (JANUS_SA, "create", "events", ["-n", JANUS_NS], False),
 ]
+# The default: nothing beyond the served namespace, above all not where Tawa's tokens are.
+CAN_NAMESPACED = [
+    (OPERATOR_SA, "watch", "namespaces", [], True),  # kopf sees served namespaces come and go
+    (OPERATOR_SA, "get", "namespaces", [], False),
+    (OPERATOR_SA, "watch", "components.tawa.insureco.io", ["--all-namespaces"], False),
+    (OPERATOR_SA, "list", "deployments.apps", ["--all-namespaces"], False),
+    (OPERATOR_SA, "create", "deployments.apps", ["-n", OTHER_NS], False),
+    (OPERATOR_SA, "patch", "services", ["-n", OTHER_NS], False),
+    (OPERATOR_SA, "patch", "components.tawa.insureco.io", ["-n", OTHER_NS], False),
+    (OPERATOR_SA, "create", "deployments.apps", ["-n", NAMESPACE], False),
+    (OPERATOR_SA, "create", "deployments.apps", ["-n", JANUS_NS], False),
+]
+# operator.clusterWide=true: the same rights everywhere, the namespaces holding the tokens included
+# (which is why it is not the default).
+CAN_CLUSTER_WIDE = [
+    (OPERATOR_SA, "list", "namespaces", [], False),
+    (OPERATOR_SA, "watch", "components.tawa.insureco.io", ["--all-namespaces"], True),
+    (OPERATOR_SA, "list", "deployments.apps", ["--all-namespaces"], True),
+    (OPERATOR_SA, "watch", "deployments.apps", ["--all-namespaces"], True),
+    (OPERATOR_SA, "create", "deployments.apps", ["-n", OTHER_NS], True),
+    (OPERATOR_SA, "patch", "components.tawa.insureco.io", ["-n", OTHER_NS], True),
+    (OPERATOR_SA, "create", "deployments.apps", ["-n", NAMESPACE], True),
+]
+
+Case = tuple[str, str, str, list[str], bool]
+
+
+def wrong_answers(tools: Tools, cases: list[Case], settle: float = 0) -> list[str]:
+    """The cases `kubectl auth can-i` answers otherwise; asked again for up to `settle` seconds
+    (after an upgrade: the RBAC authorizer follows bindings through a watch)."""
+    deadline = time.monotonic() + settle
+    while True:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda case: tools.can_i(*case[:3], *case[3]), cases))
+        wrong = [f"{who.rsplit(':', 1)[1]} {'can' if got else 'cannot'} {verb} {resource} {' '.join(flags)}"
+                 for (who, verb, resource, flags, expected), got in zip(cases, answers, strict=True)
+                 if got != expected]
+        if not wrong or time.monotonic() > deadline:
+            return wrong
+        time.sleep(1)
 
 
 def test_service_accounts_can_do_what_they_need_and_nothing_more(release: Release) -> None:
-    with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda case: release.tools.can_i(*case[:3], *case[3]), CAN))
-    wrong = [f"{who.rsplit(':', 1)[1]} {'can' if got else 'cannot'} {verb} {resource} {' '.join(flags)}"
-             for (who, verb, resource, flags, expected), got in zip(CAN, answers, strict=True) if got != expected]
+    wrong = wrong_answers(release.tools, CAN + CAN_NAMESPACED)
     assert not wrong, "\n".join(wrong)
+
+
+def operator_args(cluster: KubeCluster) -> list[str]:
+    deployment = cluster.deployment(NAMESPACE, f"{RELEASE}-operator")
+    assert deployment is not None
+    args: list[str] = deployment.spec.template.spec.containers[0].args
+    return args
+
+
+def test_the_operator_is_cluster_wide_only_when_asked(release: Release) -> None:
+    tools, cluster = release.tools, release.tools.cluster
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    assert rbac.read_namespaced_role(f"{RELEASE}-operator", APP_NS).rules
+    assert f"{RELEASE}-operator" not in {b.metadata.name for b in rbac.list_cluster_role_binding().items}
+    assert operator_args(cluster)[-2:] == ["--namespace", APP_NS]
+
+    def upgrade(values: list[str]) -> None:
+        args = ["upgrade", RELEASE, str(CHART), "--namespace", NAMESPACE, "--wait", "--timeout", "120s"]
+        for value in values:
+            args += ["--set", value]
+        tools.helm_(*args)
+
+    wide = [v for v in release.values if v not in NAMESPACED] + CLUSTER_WIDE
+    upgrade(wide)
+    try:
+        assert "--namespace" not in operator_args(cluster)
+        assert not rbac.list_namespaced_role(APP_NS, label_selector="app.kubernetes.io/component=operator").items
+        wrong = wrong_answers(tools, CAN + CAN_CLUSTER_WIDE, settle=20)
+        assert not wrong, "\n".join(wrong)
+    finally:
+        upgrade(release.values)
+    wrong = wrong_answers(tools, CAN_NAMESPACED, settle=20)
+    assert not wrong, "namespaced again:\n" + "\n".join(wrong)
+
+
+def test_no_admin_token_outside_the_wallets_namespace(release: Release) -> None:
+    """The admin's token is in one Secret, beside the wallet; Janus's own in its namespace too;
+    and the operator may create no workload in either namespace (CAN_NAMESPACED)."""
+    tokens = release.secret(NAMESPACE)
+    holders: dict[str, set[str]] = {"wallet-token": set(), "janus-token": set(), "operator-token": set()}
+    for secret in release.tools.cluster.core.list_secret_for_all_namespaces().items:
+        values = {base64.b64decode(v).decode(errors="replace") for v in (secret.data or {}).values()}
+        for key, holding in holders.items():
+            if tokens[key] in values:
+                holding.add(secret.metadata.namespace)
+    assert holders == {"wallet-token": {NAMESPACE}, "operator-token": {NAMESPACE},
+                       "janus-token": {NAMESPACE, JANUS_NS}}
+
+
+def selector(match_labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
+
+
+def test_the_wallet_network_policy_selects_the_programs_pods_and_ports(release: Release) -> None:
+    """Read back from the API and matched against the running pods. Enforcing it takes a CNI that
+    implements NetworkPolicy, which this control plane has not: what it selects is what is checked."""
+    cluster = release.tools.cluster
+    core = cluster.core
+    policy = client.NetworkingV1Api(cluster.api).read_namespaced_network_policy(f"{RELEASE}-wallet", NAMESPACE)
+    spec = policy.spec
+
+    def pods(namespace: str, match_labels: dict[str, str]) -> set[str]:
+        return {p.metadata.name for p in core.list_namespaced_pod(namespace,
+                                                                   label_selector=selector(match_labels)).items}
+
+    wallet_pods = pods(NAMESPACE, spec.pod_selector.match_labels)
+    assert wallet_pods and all(name.startswith(f"{RELEASE}-wallet-") for name in wallet_pods)
+    assert spec.policy_types == ["Ingress"]
+    api, metrics = spec.ingress
+    assert [(p.port, p.protocol) for p in api.ports] == [("http", "TCP")]
+    assert [(p.port, p.protocol) for p in metrics.ports] == [("metrics", "TCP")]
+    operator, console, janus = api._from
+    assert pods(NAMESPACE, operator.pod_selector.match_labels) == {
+        p.metadata.name for p in core.list_namespaced_pod(NAMESPACE).items if p.metadata.name.startswith(
+            f"{RELEASE}-operator-")} and operator.namespace_selector is None
+    assert console.pod_selector.match_labels["app.kubernetes.io/component"] == "console"
+    assert not pods(NAMESPACE, console.pod_selector.match_labels)  # no console yet
+    [janus_ns] = core.list_namespace(label_selector=selector(janus.namespace_selector.match_labels)).items
+    assert janus_ns.metadata.name == JANUS_NS
+    assert pods(JANUS_NS, janus.pod_selector.match_labels) == {"janus-0", "janus-1"}
+    [prometheus] = metrics._from
+    assert prometheus.namespace_selector.match_labels == {"kubernetes.io/metadata.name": "monitoring"}
+    # The named ports are the wallet pods' own, and the Service carries the metrics port.
+    for name in wallet_pods:
+        ports = {p.name: p.container_port for p in core.read_namespaced_pod(name, NAMESPACE).spec.containers[0].ports}
+        assert ports == {"http": 8081, "metrics": 9090}
+    service = core.read_namespaced_service(f"{RELEASE}-wallet", NAMESPACE)
+    assert {(p.name, p.port) for p in service.spec.ports} == {("http", 8081), ("metrics", 9090)}
 
 
 # --------------------------------------------------------------------------- RBAC is enough: the programs under it
@@ -418,15 +558,17 @@ def refused(log: str) -> bool:
     return re.search(r"Forbidden|[\"']code[\"']: ?403\b|HTTP/1\.1 403\b", log) is not None
 
 
-def test_operator_works_with_only_its_service_account(release: Release, wallet: WalletServer, tmp_path: Path,
-                                                      app_namespace: str) -> None:
+def test_operator_works_with_only_its_service_account(release: Release, wallet: WalletServer,
+                                                      tmp_path: Path) -> None:
+    """As the chart runs it: serving its namespace, with the rights the chart gave it there."""
+    app_namespace = APP_NS
     cluster = release.tools.cluster
     kubeconfig = service_account_kubeconfig(cluster, NAMESPACE, f"{RELEASE}-operator", tmp_path / "operator.kubeconfig")
     org = f"org-{uuid.uuid4().hex[:8]}"
     wallet.client.create_wallet(org)
     ops = OperatorProcess(operator_env(cluster, wallet.url, wallet.token, KUBECONFIG=str(kubeconfig)),
                           tmp_path / "operator")
-    ops.start()
+    ops.start("--namespace", app_namespace)
     try:
         cluster.apply_component(component_manifest("billing", app_namespace, org))
 
@@ -484,4 +626,5 @@ def test_uninstall_keeps_the_wallet_ledger_volume(release: Release) -> None:
         assert cluster.deployment(namespace, name) is None
     rbac = client.RbacAuthorizationV1Api(cluster.api)
     names = {r.metadata.name for r in rbac.list_cluster_role().items}
-    assert not {f"{RELEASE}-operator", f"{RELEASE}-janus"} & names
+    assert not {f"{RELEASE}-operator", f"{RELEASE}-operator-discovery", f"{RELEASE}-janus"} & names
+    assert not rbac.list_namespaced_role(APP_NS, label_selector="app.kubernetes.io/component=operator").items

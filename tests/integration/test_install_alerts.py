@@ -37,6 +37,7 @@ def rules_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The `spec` of the PrometheusRule the chart renders, as a Prometheus rule file."""
     done = subprocess.run([str(ensure_helm()), "template", "tawa", str(CHART), "--namespace", "tawa-system",
                            "--kube-version", KUBERNETES_VERSION, "--set", "monitoring.prometheusRule.enabled=true",
+                           "--set", "operator.watchNamespaces={docman-prod}",
                            "--show-only", "templates/prometheusrule.yaml"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     rule = yaml.safe_load(done.stdout)

@@ -420,6 +420,33 @@ def test_metrics_and_openapi(server: WalletServer) -> None:
     assert "Idempotent-Replayed" in charge["headers"]
 
 
+def test_metrics_on_their_own_port_need_no_token(wallet_factory: Any) -> None:
+    """`--metrics-port` (TAWA_WALLET_METRICS_PORT): /metrics there without a token, from the
+    registry the API counts in; nothing else on that port; the API's /metrics still needs the token;
+    the header deadline holds there too; SIGTERM stops both."""
+    import socket
+
+    from tests.fixtures.ports import free_port
+
+    port = free_port()
+    server = wallet_factory(env={"TAWA_WALLET_METRICS_PORT": str(port), "TAWA_WALLET_HEADER_TIMEOUT": "1"})
+    server.client.create_wallet(org())
+    metrics = f"http://127.0.0.1:{port}"
+    r = httpx.get(f"{metrics}/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert 'wallet_commands_total{kind="create_wallet",status="201"} 1.0' in r.text
+    assert httpx.get(f"{metrics}/v1/gas/events").status_code == 404
+    assert httpx.get(f"{metrics}/healthz").status_code == 404
+    assert httpx.post(f"{metrics}/metrics").status_code == 405
+    assert httpx.get(f"{server.url}/metrics").status_code == 401
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
+        idle.sendall(b"GET /metrics HTTP/1.1\r\n")  # and never the rest of the head
+        assert b"408" in idle.recv(4096).split(b"\r\n")[0]
+    server.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{metrics}/metrics")
+
+
 def test_client_reports_unreachable_wallet_as_unavailable() -> None:
     from tests.fixtures.ports import free_port
 

@@ -21,6 +21,10 @@ from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "tawa"
+# The chart makes no default choice of the namespaces the operator serves: every render names one
+# (a later --set overrides it: operator.watchNamespaces=null,operator.clusterWide=true for cluster-wide).
+SERVED = "operator.watchNamespaces={billing-prod}"
+CLUSTER_WIDE = ("operator.watchNamespaces=null", "operator.clusterWide=true")
 
 
 def _load_render_script() -> Any:
@@ -47,7 +51,7 @@ def template(helm: Path, *sets: str, release: str = "tawa", namespace: str = "ta
 
     argv = [str(helm), "template", release, str(CHART), "--namespace", namespace, "--kube-version",
             KUBERNETES_VERSION]
-    for value in sets:
+    for value in (SERVED, *sets):
         argv += ["--set", value]
     done = subprocess.run(argv, capture_output=True, text=True)
     if not check:
@@ -250,6 +254,88 @@ def test_watch_namespaces_binds_per_namespace(helm: Path) -> None:
             and d["roleRef"]["name"] == "tawa-operator"] == []
     args = find(docs, "Deployment", "tawa-operator")["spec"]["template"]["spec"]["containers"][0]["args"]  # type: ignore[arg-type]
     assert args[-4:] == ["--namespace", "a-prod", "--namespace", "b-prod"]
+    # A Role of its own in each: no cluster-scoped object grants the operator workloads anywhere.
+    roles = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "Role"}  # type: ignore[union-attr]
+    assert sorted(roles) == ["a-prod", "b-prod"]
+    assert all(b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tawa-operator"}
+               for b in bindings)
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "ClusterRole"  # type: ignore[union-attr]
+            and "tawa-operator" in d["metadata"]["name"]] == ["tawa-operator-discovery"]
+
+
+def operator_rules(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for d in docs if d["kind"] == kind and d["metadata"]["name"] == "tawa-operator" for r in d["rules"]]
+
+
+def test_cluster_wide_only_when_asked_with_the_same_rules(helm: Path, default_docs: list[dict[str, Any]]) -> None:
+    docs = template(helm, *CLUSTER_WIDE)
+    binding = find(docs, "ClusterRoleBinding", "tawa-operator")  # type: ignore[arg-type]
+    assert binding["roleRef"]["kind"] == "ClusterRole"
+    assert not [d for d in docs if d["kind"] in ("Role", "RoleBinding")]  # type: ignore[union-attr]
+    assert operator_rules(docs, "ClusterRole") == operator_rules(default_docs, "Role")  # type: ignore[arg-type]
+    args = find(docs, "Deployment", "tawa-operator")["spec"]["template"]["spec"]["containers"][0]["args"]  # type: ignore[arg-type]
+    assert "--namespace" not in args
+    # Serving named namespaces, kopf watches them come and go: their names only, cluster-wide.
+    def discovery(rendered: Any) -> list[list[str]]:
+        return [r["resources"] for r in find(rendered, "ClusterRole", "tawa-operator-discovery")["rules"]]
+
+    assert discovery(default_docs) == [["customresourcedefinitions"], ["namespaces"]]
+    assert discovery(docs) == [["customresourcedefinitions"]]
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    (["operator.watchNamespaces=null"], "operator.watchNamespaces: list the namespaces the operator serves"),
+    (["operator.clusterWide=true"], "leave operator.watchNamespaces empty"),
+    (["operator.watchNamespaces={billing-prod,tawa-system}"], "tawa-system holds Tawa's tokens"),
+    (["operator.watchNamespaces={janus-prod}"], "janus-prod holds Tawa's tokens"),
+    (["env=staging", "operator.watchNamespaces={janus-staging}"], "janus-staging holds Tawa's tokens"),
+])
+def test_the_operator_serves_named_namespaces_never_those_holding_tokens(helm: Path, sets: list[str],
+                                                                         message: str) -> None:
+    done = template(helm, *sets, check=False)
+    assert done.returncode != 0 and message in done.stderr, done.stderr  # type: ignore[union-attr]
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return selector["matchLabels"].items() <= labels.items()
+
+
+def pod_labels(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, str]:
+    labels: dict[str, str] = find(docs, kind, name)["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def test_wallet_network_policy_admits_the_operator_janus_and_the_console_to_the_api(
+        default_docs: list[dict[str, Any]]) -> None:
+    policy = find(default_docs, "NetworkPolicy", "tawa-wallet")
+    spec = policy["spec"]
+    assert policy["metadata"]["namespace"] == "tawa-system" and spec["policyTypes"] == ["Ingress"]
+    assert selects(spec["podSelector"], pod_labels(default_docs, "Deployment", "tawa-wallet"))
+    assert not selects(spec["podSelector"], pod_labels(default_docs, "Deployment", "tawa-operator"))
+    [api] = [r for r in spec["ingress"] if r["ports"] == [{"port": "http", "protocol": "TCP"}]]
+    operator, console, janus = api["from"]
+    assert selects(operator["podSelector"], pod_labels(default_docs, "Deployment", "tawa-operator"))
+    assert "namespaceSelector" not in operator  # the policy's own namespace, the operator's
+    assert console["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "console"
+    assert janus["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "janus-prod"}}
+    assert selects(janus["podSelector"], pod_labels(default_docs, "StatefulSet", "janus"))
+    # Both named ports are the wallet container's.
+    [container] = find(default_docs, "Deployment", "tawa-wallet")["spec"]["template"]["spec"]["containers"]
+    named = {p["ports"][0]["port"] for p in spec["ingress"]}
+    assert named == {p["name"] for p in container["ports"]} == {"http", "metrics"}
+
+
+def test_wallet_network_policy_values(helm: Path) -> None:
+    cli = [{"ipBlock": {"cidr": "10.8.0.0/16"}}, {"namespaceSelector": {"matchLabels": {"team": "billing"}}}]
+    docs = template(helm, "wallet.networkPolicy.allowedSources[0].ipBlock.cidr=10.8.0.0/16",
+                    "wallet.networkPolicy.allowedSources[1].namespaceSelector.matchLabels.team=billing",
+                    "monitoring.prometheusNamespace=")
+    [rule] = find(docs, "NetworkPolicy", "tawa-wallet")["spec"]["ingress"]  # type: ignore[arg-type]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}] and rule["from"][3:] == cli
+    assert not [d for d in template(helm, "wallet.networkPolicy.enabled=false")  # type: ignore[union-attr]
+                if d["kind"] == "NetworkPolicy"]
+    bad = template(helm, "wallet.networkPolicy.allowedSources[0].cidr=10.0.0.0/8", check=False)
+    assert bad.returncode != 0 and "additional properties 'cidr' not allowed" in bad.stderr  # type: ignore[union-attr]
 
 
 def test_janus_spool_is_a_claim_per_pod_by_default_and_an_emptydir_when_asked(
@@ -500,20 +586,23 @@ def test_dashboard_configmap_carries_the_dashboard_file(monitoring_docs: list[di
     assert len(ids) == len(set(ids)) and dashboard["uid"] == "tawa-gas"
 
 
-def test_the_wallet_monitor_scrapes_with_the_wallet_token(monitoring_docs: list[dict[str, Any]]) -> None:
-    """The wallet's /metrics answers only to its token (it shows revenue): Prometheus sends it
-    from the Secret the wallet itself reads, in the wallet's namespace."""
+def test_the_wallet_monitor_scrapes_the_metrics_port_with_no_token(monitoring_docs: list[dict[str, Any]]) -> None:
+    """The wallet's /metrics shows revenue: it is served without a token only on its metrics port,
+    which its NetworkPolicy opens to Prometheus's namespace alone. Prometheus holds no wallet token."""
     monitors = {d["metadata"]["name"]: d for d in monitoring_docs if d["kind"] == "ServiceMonitor"}
-    wallet = monitors["tawa-wallet"]
-    auth = wallet["spec"]["endpoints"][0]["authorization"]
-    [secret] = [d for d in monitoring_docs if d["kind"] == "Secret" and d["metadata"]["name"] ==
-                auth["credentials"]["name"] and d["metadata"]["namespace"] == wallet["metadata"]["namespace"]]
-    assert auth["type"] == "Bearer" and auth["credentials"]["key"] == "wallet-token" and secret["data"]["wallet-token"]
-    deployment = find(monitoring_docs, "Deployment", "tawa-wallet")
-    env = {e["name"]: e for c in deployment["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
-    assert env["TAWA_WALLET_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": secret["metadata"]["name"],
-                                                                     "key": "wallet-token"}
-    assert "authorization" not in monitors["tawa-operator"]["spec"]["endpoints"][0]
+    [endpoint] = monitors["tawa-wallet"]["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics" and "authorization" not in endpoint
+    assert not [m for m in monitors.values() for e in m["spec"]["endpoints"] if "authorization" in e]
+    [container] = find(monitoring_docs, "Deployment", "tawa-wallet")["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    assert args[args.index("--metrics-port") + 1] == "9090"
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+    service = find(monitoring_docs, "Service", "tawa-wallet")
+    assert {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"} in service["spec"]["ports"]
+    policy = find(monitoring_docs, "NetworkPolicy", "tawa-wallet")
+    [metrics_rule] = [r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "metrics"]
+    assert metrics_rule["from"] == [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "monitoring"}}}]
 
 
 def test_service_monitors_keep_the_operators_namespace_label(monitoring_docs: list[dict[str, Any]]) -> None:

@@ -132,6 +132,28 @@ spec:
       {{- include "tawa.selectorLabels" (dict "root" .root "component" .component) | nindent 6 }}
 {{- end -}}
 
+{{/* The operator's rules, in a Role per served namespace or one ClusterRole (operator-rbac.yaml). */}}
+{{- define "tawa.operator.rules" -}}
+# The Component resource: watched, its progress kept in annotations (patch), its status written.
+- apiGroups: [tawa.insureco.io]
+  resources: [components]
+  verbs: [get, list, watch, patch]
+- apiGroups: [tawa.insureco.io]
+  resources: [components/status]
+  verbs: [get, patch]
+# The children, by server-side apply (field manager tawa-operator): create + patch, never delete.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [""]
+  resources: [services, serviceaccounts]
+  verbs: [create, patch]
+# kopf's and the operator's Events (describe comp X).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}
+
 {{/* Env from the tokens Secret. */}}
 {{/* TAWA_WALLET_TOKEN from the tokens Secret: (dict "root" . "key" "operator-token"); the
      key names whose credential it is (wallet-token is the admin's, for the wallet only). */}}

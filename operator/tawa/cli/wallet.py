@@ -49,7 +49,11 @@ def group(ctx: click.Context, wallet_url: str) -> None:
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               help="Logs are JSON lines on stderr, with the request id of the request they concern.")
-def serve(port: int, host: str, database_url: str | None, insecure_no_auth: bool, log_level: str) -> None:
+@click.option("--metrics-port", type=int, default=None, envvar="TAWA_WALLET_METRICS_PORT",
+              help="Serve /metrics on this port too, without a token (guard the port, e.g. with a "
+                   "NetworkPolicy); /metrics on --port always needs the admin's token.")
+def serve(port: int, host: str, database_url: str | None, insecure_no_auth: bool, log_level: str,
+          metrics_port: int | None) -> None:
     """Run the wallet HTTP service (migrates the database first)."""
     import logging
 
@@ -80,7 +84,7 @@ def serve(port: int, host: str, database_url: str | None, insecure_no_auth: bool
     log.info("wallet listening", extra={"url": f"http://{host}:{port}", "database": app.state.store.dialect})
     from tawa.wallet.server import run
 
-    run(app, settings, host, port, log_level)  # uvicorn, with header/body deadlines and no Server banner
+    run(app, settings, host, port, log_level, metrics_port)  # uvicorn, with header/body deadlines and no Server banner
 
 
 group.add_command(serve)

@@ -104,10 +104,23 @@ def protocol_class(settings: ServerSettings) -> type[HeaderDeadline]:
     return type("WalletHttpProtocol", (HeaderDeadline,), {"header_timeout": settings.header_timeout})
 
 
-def run(app: Any, settings: ServerSettings, host: str, port: int, log_level: str) -> None:
-    """uvicorn on `host:port` with the wallet's deadlines, until SIGTERM/SIGINT."""
+def _config(app: Any, settings: ServerSettings, host: str, port: int, log_level: str,
+            **extra: Any) -> uvicorn.Config:
     # log_config=None: uvicorn's own loggers reach the root logger's JSON handler.
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, log_config=None,
-                            http=protocol_class(settings), server_header=False,
-                            timeout_keep_alive=KEEP_ALIVE_SECONDS)
-    uvicorn.Server(config).run()
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, log_config=None,
+                          http=protocol_class(settings), server_header=False,
+                          timeout_keep_alive=KEEP_ALIVE_SECONDS, **extra)
+
+
+def run(app: Any, settings: ServerSettings, host: str, port: int, log_level: str,
+        metrics_port: int | None = None) -> None:
+    """uvicorn on `host:port` with the wallet's deadlines, until SIGTERM/SIGINT; with `metrics_port`,
+    /metrics without a token on that port too (`tawa.wallet.metrics_server`), with the same deadlines."""
+    api = _config(app, settings, host, port, log_level)
+    if metrics_port is None:
+        uvicorn.Server(api).run()
+        return
+    from tawa.wallet.metrics_server import metrics_app, run_beside
+
+    registry = app.state.metrics.registry
+    run_beside(api, _config(metrics_app(registry), settings, host, metrics_port, log_level, lifespan="off"))
