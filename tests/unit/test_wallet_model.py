@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from tawa.gas.tiers import get_tier
+from tawa.refusal import Refusal
 from tawa.wallet import domain as d
 from tawa.wallet.store import Store
 
@@ -79,7 +80,7 @@ class StoreBackend(MemoryBackend):
         try:
             self.store.get_wallet(f"wallet-{org}")
             return True
-        except d.Refusal:
+        except Refusal:
             return False
 
     def problems(self) -> list[str]:

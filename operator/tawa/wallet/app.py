@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tawa import __version__, logs
 from tawa.names import Grant
+from tawa.refusal import Refusal
 from tawa.wallet import domain as d
 from tawa.wallet import models as m
 from tawa.wallet.body import PARSED, BodyGuard, has_body, shown_name
@@ -68,7 +69,7 @@ class JSONResponse(_StdJSONResponse):
 
 
 def error(status: int, code: str, message: str, field: str | None = None, **extra: Any) -> JSONResponse:
-    return JSONResponse(d.Refusal(status, code, message, field, **extra).body(), status_code=status)
+    return JSONResponse(Refusal(status, code, message, field, **extra).body(), status_code=status)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -244,8 +245,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _validation_response(exc)
 
-    @app.exception_handler(d.Refusal)
-    async def _refusal(_: Request, exc: d.Refusal) -> JSONResponse:
+    @app.exception_handler(Refusal)
+    async def _refusal(_: Request, exc: Refusal) -> JSONResponse:
         return _refused(exc)
 
     @app.exception_handler(StarletteHTTPException)
@@ -324,11 +325,11 @@ def _batch_body(model: type[m._In]) -> dict[str, Any]:
 def _item_command(kind: str, item: Any) -> tuple[str, d.Command] | d.Outcome:
     """A batch item → (key, command), or the 4xx outcome for a malformed item."""
     if not isinstance(item, dict):
-        return d.Outcome(422, d.Refusal(422, "INVALID_FIELD", "items: every item must be a JSON object",
+        return d.Outcome(422, Refusal(422, "INVALID_FIELD", "items: every item must be a JSON object",
                                         "items").body())
     key = item.get("key")
     if not isinstance(key, str) or not 0 < len(key) <= 255:
-        return d.Outcome(422, d.Refusal(422, "INVALID_FIELD", "key: every item needs its own idempotency key, "
+        return d.Outcome(422, Refusal(422, "INVALID_FIELD", "key: every item needs its own idempotency key, "
                                         "a string of 1 to 255 characters", "key").body())
     names = ("wallet", "tokens") if kind == "hold" else (
         "hold", "provider", "tokens", "service", "route", "method", "requestId")
@@ -337,23 +338,23 @@ def _item_command(kind: str, item: Any) -> tuple[str, d.Command] | d.Outcome:
         return d.Outcome(422, _unknown_field(shown_name(unknown[0]) or "?").body())
     for name in names:
         if name not in item:
-            return d.Outcome(422, d.Refusal(422, "MISSING_FIELD", f"{name}: this field is required", name).body())
+            return d.Outcome(422, Refusal(422, "MISSING_FIELD", f"{name}: this field is required", name).body())
     for name in names:
         if name != "tokens" and type(item[name]) is not str:
-            return d.Outcome(422, d.Refusal(422, "INVALID_FIELD", f"{name}: must be a string", name).body())
+            return d.Outcome(422, Refusal(422, "INVALID_FIELD", f"{name}: must be a string", name).body())
     if kind == "hold":
         return key, d.PlaceHold(item["wallet"], item["tokens"], item.get("ttlSeconds", 300))
     return key, d.Settle(item["hold"], item["provider"], item["tokens"], item["service"], item["route"],
                          item["method"], item["requestId"])
 
 
-def _unknown_field(field: str) -> d.Refusal:
+def _unknown_field(field: str) -> Refusal:
     """`field`: already made safe to show (shown_name / _field)."""
-    return d.Refusal(422, "UNKNOWN_FIELD", f"{field}: not a field of this request; remove it (the fields are in "
+    return Refusal(422, "UNKNOWN_FIELD", f"{field}: not a field of this request; remove it (the fields are in "
                      "/openapi.json)", field)
 
 
-def _refused(refusal: d.Refusal) -> JSONResponse:
+def _refused(refusal: Refusal) -> JSONResponse:
     return JSONResponse(refusal.body(), status_code=refusal.status)
 
 
@@ -560,5 +561,5 @@ def _cursor(cursor: str | None) -> int | None:
     if cursor is None or cursor == "":
         return None
     if not cursor.isdigit() or len(cursor) > 18:
-        raise d.Refusal(422, "INVALID_CURSOR", "cursor: pass back the nextCursor of the previous page", "cursor")
+        raise Refusal(422, "INVALID_CURSOR", "cursor: pass back the nextCursor of the previous page", "cursor")
     return int(cursor)

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from tawa import names
 from tawa.gas.tiers import TIERS, UnknownTier, get_tier
+from tawa.refusal import Refusal
 
 INTRO_GRANT = 50_000
 MAX_TOKENS = 2**53
@@ -71,26 +72,7 @@ def account_id(wallet: str, token_type: str) -> str:
     return f"{wallet}:{token_type}"
 
 
-def wallet_id_for(org: str) -> str:
-    return names.wallet_id(org)
-
-
 # --------------------------------------------------------------------------- refusals
-
-
-class Refusal(Exception):
-    """A request the ledger refuses; nothing it asked for has happened."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field, self.extra = status, code, message, field, extra
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.field:
-            body["field"] = self.field
-        body.update(self.extra)
-        return body
 
 
 def wallet_not_found(wallet: str, field: str = "wallet") -> Refusal:
@@ -98,7 +80,7 @@ def wallet_not_found(wallet: str, field: str = "wallet") -> Refusal:
                    '{"org": ...} (wallet ids are wallet-{org})', field, wallet=wallet)
 
 
-def insufficient(wallet: str, required: int, available: int, what: str) -> Refusal:
+def wallet_short_of_tokens(wallet: str, required: int, available: int, what: str) -> Refusal:
     return Refusal(402, "INSUFFICIENT_GAS", f"tokens: {wallet} has {available} tokens available for {what} but "
                    f"{required} are required; buy tokens (tawa wallet buy) and retry", "tokens",
                    wallet=wallet, required=required, available=available)
@@ -267,7 +249,7 @@ class CreateWallet(Command):
     kind = "create_wallet"
 
     def wallet_ids(self) -> tuple[str, ...]:
-        return (wallet_id_for(self.org),)
+        return (names.wallet_id(self.org),)
 
 
 @dataclass(frozen=True)
@@ -490,7 +472,7 @@ class Book:
 
     def _do_create_wallet(self, cmd: CreateWallet) -> Outcome:
         org = check_org(cmd.org)
-        wid = wallet_id_for(org)
+        wid = names.wallet_id(org)
         if wid in self.wallets:
             return Outcome(200, wallet_view(self.wallets[wid]))
         w = self.wallets[wid] = WalletState(wid, org, created_at=self.now)
@@ -533,7 +515,7 @@ class Book:
         check_text(cmd.hour, "hour", 64)
         w = self.wallet(cmd.wallet)
         if w.available_hosting < tokens:
-            raise insufficient(w.id, tokens, w.available_hosting, "hosting")
+            raise wallet_short_of_tokens(w.id, tokens, w.available_hosting, "hosting")
         # Intro first; what intro cannot cover comes from purchased, then earned, but
         # never from what holds reserve (available_hosting already excludes it).
         paid = split({"intro": w.intro, "purchased": w.purchased, "earned": w.earned}, HOSTING_ORDER, tokens)
@@ -550,7 +532,8 @@ class Book:
         ttl = check_amount(cmd.ttl_seconds, "ttlSeconds", MAX_TTL_SECONDS)
         w = self.wallet(cmd.wallet)
         if w.available_api < tokens:
-            raise insufficient(w.id, tokens, w.available_api, "API gas (purchased + earned; intro never pays it)")
+            raise wallet_short_of_tokens(w.id, tokens, w.available_api,
+                                         "API gas (purchased + earned; intro never pays it)")
         h = HoldState(self.new_hold_id(), w.id, tokens, tokens, expires_at=self.now + ttl * MICROS,
                       created_at=self.now)
         self.holds[h.id] = h

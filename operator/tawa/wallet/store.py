@@ -37,6 +37,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, case, create_engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from tawa.names import Grant
+from tawa.refusal import Refusal
 from tawa.wallet import domain as d
 from tawa.wallet.policy import Identity, Role
 from tawa.wallet.schema import (
@@ -473,7 +474,7 @@ class Store:
                 org_keys.c.id == key_id, org_keys.c.wallet_id == wallet_id, org_keys.c.revoked_at.is_(None))
                 .values(revoked_at=self.clock()))
             if done.rowcount == 0:
-                raise d.Refusal(404, "KEY_NOT_FOUND", f"keyId: {wallet_id} has no live key {key_id!r}; list them "
+                raise Refusal(404, "KEY_NOT_FOUND", f"keyId: {wallet_id} has no live key {key_id!r}; list them "
                                 f"with GET /v1/wallets/{wallet_id}/keys", "keyId")
 
         self._transact(work)
@@ -709,6 +710,6 @@ def parse_time(value: str | None, name: str, end: bool = False) -> int | None:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
     except ValueError:
-        raise d.Refusal(422, "INVALID_TIME", f"{name}: must be a date (YYYY-MM-DD) or an ISO-8601 time, "
+        raise Refusal(422, "INVALID_TIME", f"{name}: must be a date (YYYY-MM-DD) or an ISO-8601 time, "
                         "e.g. 2026-01-31 or 2026-01-31T12:00:00Z", name) from None  # the value is not echoed
     return int(moment.timestamp() * d.MICROS)
