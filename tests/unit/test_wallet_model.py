@@ -29,6 +29,7 @@ from tawa.gas.tiers import get_tier
 from tawa.refusal import Refusal
 from tawa.wallet import domain as d
 from tawa.wallet.store import Store
+from tawa.wallet.testing import MemoryLedger
 
 EXAMPLES = int(os.environ.get("TAWA_HYPOTHESIS_EXAMPLES", 1000))
 ORGS = ("a", "b", "c")
@@ -42,7 +43,7 @@ class MemoryBackend:
     has_clock = True
 
     def __init__(self) -> None:
-        self.ledger = d.MemoryLedger()
+        self.ledger = MemoryLedger()
         self.now = T0
 
     def apply(self, key: str, cmd: d.Command) -> d.Outcome:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -695,21 +695,3 @@ def _event_view(r: Any) -> dict[str, Any]:
     if r.details:
         view.update({k: v for k, v in orjson.loads(r.details).items() if k not in view})
     return view
-
-
-def parse_time(value: str | None, name: str, end: bool = False) -> int | None:
-    """`YYYY-MM-DD` (a whole UTC day: `to` includes it) or an ISO-8601 instant → epoch microseconds."""
-    if value is None or value == "":
-        return None
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1 if end else 0)
-        else:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-    except ValueError:
-        raise Refusal(422, "INVALID_TIME", f"{name}: must be a date (YYYY-MM-DD) or an ISO-8601 time, "
-                        "e.g. 2026-01-31 or 2026-01-31T12:00:00Z", name) from None  # the value is not echoed
-    return int(moment.timestamp() * d.MICROS)
