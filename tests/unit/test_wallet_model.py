@@ -30,6 +30,7 @@ from tawa.refusal import Refusal
 from tawa.wallet import domain as d
 from tawa.wallet.store import Store
 from tawa.wallet.testing import MemoryLedger
+from tawa.wallet.views import wallet_view
 
 EXAMPLES = int(os.environ.get("TAWA_HYPOTHESIS_EXAMPLES", 1000))
 ORGS = ("a", "b", "c")
@@ -51,7 +52,7 @@ class MemoryBackend:
 
     def views(self) -> dict[str, dict[str, Any]]:
         self.ledger.apply([], self.now)  # expires overdue holds, as any request would
-        return {w.id: d.wallet_view(w) for w in self.ledger.wallets.values()}
+        return {w.id: wallet_view(w) for w in self.ledger.wallets.values()}
 
     def problems(self) -> list[str]:
         return d.integrity_problems(self.ledger.facts())

@@ -1,6 +1,7 @@
 """Pure ledger rules: token types, spend order, balanced entries, holds, idempotency.
 
-No SQL and no HTTP here. The SQL store loads the rows a batch of commands needs
+No SQL, no HTTP and no wire shapes here (the book answers typed `Result`s;
+`tawa.wallet.views` renders them). The SQL store loads the rows a batch of commands needs
 into a `Book`, lets the book apply the commands, and persists what the book
 recorded; the in-memory `tawa.wallet.testing.MemoryLedger` (used by the big
 property-based model) runs the very same `Book` over dictionaries.
@@ -23,7 +24,6 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC
 from enum import StrEnum
 from typing import Any, ClassVar, NamedTuple
 
@@ -351,31 +351,51 @@ class Outcome:
 # --------------------------------------------------------------------------- the book
 
 
-def iso(micros: int) -> str:
-    """UTC ISO-8601 with a Z, to the microsecond (pure arithmetic, no tz lookups)."""
-    from datetime import datetime
+@dataclass(frozen=True)
+class Charged:
+    """A purchase or hosting charge: its transaction and the wallet after it."""
 
-    return datetime.fromtimestamp(micros / MICROS, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
-def wallet_view(w: WalletState) -> dict[str, Any]:
-    return {"id": w.id, "org": w.org, "balances": {"intro": w.intro, "purchased": w.purchased, "earned": w.earned},
-            "held": w.held, "total": w.total,
-            "available": {"hosting": w.available_hosting, "api": w.available_api}}
+    txn: Txn
+    wallet: WalletState
 
 
-def txn_view(t: Txn) -> dict[str, Any]:
-    return {"id": t.id, "type": str(t.type), "time": iso(t.created_at), "wallet": t.wallet,
-            "counterparty": t.counterparty, "amount": t.amount, "hold": t.hold, "details": t.details,
-            "actor": t.actor,
-            "entries": [{"account": e.account, "wallet": e.wallet, "tokenType": e.token_type, "amount": e.amount}
-                        for e in t.entries]}
+@dataclass(frozen=True)
+class ReserveChecked:
+    wallet: str
+    tier: str
+    replicas: int
+    ok: bool
+    balance: int
+    required: int
+    shortfall: int
 
 
-def hold_view(h: HoldState) -> dict[str, Any]:
-    return {"id": h.id, "wallet": h.wallet, "tokens": h.tokens, "remaining": h.remaining, "settled": h.settled,
-            "released": h.released, "status": str(h.status), "expiresAt": iso(h.expires_at),
-            "createdAt": iso(h.created_at)}
+@dataclass(frozen=True)
+class Settled:
+    txn: int
+    hold: str
+    wallet: str
+    provider: str
+    tokens: int
+    remaining: int
+    paid_from: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Reversed:
+    txn: Txn
+    reverses: int
+    wallet: WalletState
+
+
+# What a command did, or why it was refused. The states are the book's own, which later
+# commands change: render an answer (`tawa.wallet.views.outcome`) before applying the next.
+Result = WalletState | HoldState | Charged | ReserveChecked | Settled | Reversed | Refusal
+
+
+class Answer(NamedTuple):
+    status: int
+    result: Result
 
 
 @dataclass
@@ -462,24 +482,24 @@ class Book:
 
     # ----- commands
 
-    def apply(self, cmd: Command) -> Outcome:
+    def apply(self, cmd: Command) -> Answer:
         self.actor = cmd.actor
         try:
             handler = getattr(self, f"_do_{cmd.kind}")
             return handler(cmd)  # type: ignore[no-any-return]
         except Refusal as refusal:
-            return Outcome(refusal.status, refusal.body())
+            return Answer(refusal.status, refusal)
 
-    def _do_create_wallet(self, cmd: CreateWallet) -> Outcome:
+    def _do_create_wallet(self, cmd: CreateWallet) -> Answer:
         org = check_org(cmd.org)
         wid = names.wallet_id(org)
         if wid in self.wallets:
-            return Outcome(200, wallet_view(self.wallets[wid]))
+            return Answer(200, self.wallets[wid])
         w = self.wallets[wid] = WalletState(wid, org, created_at=self.now)
         self.new_wallets.append(wid)
         self._txn(TxType.INTRO_GRANT, wid, INTRO_GRANT, [Entry(PLATFORM_INTRO, None, None, -INTRO_GRANT),
                                                          Entry(account_id(wid, "intro"), wid, "intro", INTRO_GRANT)])
-        return Outcome(201, wallet_view(w))
+        return Answer(201, w)
 
     @staticmethod
     def _room_for(w: WalletState, tokens: int) -> None:
@@ -488,16 +508,16 @@ class Book:
             raise Refusal(422, "BALANCE_LIMIT", f"tokens: {tokens:,} would take {w.id} past {MAX_TOKENS:,} tokens, "
                           "the most a wallet may hold; credit less", "tokens", limit=MAX_TOKENS, total=w.total)
 
-    def _do_purchase(self, cmd: Purchase) -> Outcome:
+    def _do_purchase(self, cmd: Purchase) -> Answer:
         tokens = check_amount(cmd.tokens)
         w = self.wallet(cmd.wallet)
         self._room_for(w, tokens)
         txn = self._txn(TxType.PURCHASE, w.id, tokens, [
             Entry(PLATFORM_PURCHASES, None, None, -tokens), Entry(account_id(w.id, "purchased"), w.id, "purchased",
                                                                   tokens)])
-        return Outcome(201, {"transaction": txn_view(txn), "wallet": wallet_view(w)})
+        return Answer(201, Charged(txn, w))
 
-    def _do_check_reserve(self, cmd: CheckReserve) -> Outcome:
+    def _do_check_reserve(self, cmd: CheckReserve) -> Answer:
         replicas = check_amount(cmd.replicas, "replicas", MAX_REPLICAS)
         try:
             required = get_tier(cmd.tier).reserve(replicas)
@@ -506,10 +526,10 @@ class Book:
                           "tier") from None
         w = self.wallet(cmd.wallet)
         balance = w.available_hosting  # all three token types, intro included, minus holds
-        return Outcome(200, {"wallet": w.id, "tier": cmd.tier, "replicas": replicas, "ok": balance >= required,
-                             "balance": balance, "required": required, "shortfall": max(0, required - balance)})
+        return Answer(200, ReserveChecked(w.id, cmd.tier, replicas, balance >= required, balance, required,
+                                          max(0, required - balance)))
 
-    def _do_hosting_charge(self, cmd: HostingCharge) -> Outcome:
+    def _do_hosting_charge(self, cmd: HostingCharge) -> Answer:
         tokens = check_amount(cmd.tokens)
         check_text(cmd.component, "component")
         check_text(cmd.hour, "hour", 64)
@@ -525,9 +545,9 @@ class Book:
                         [*self._debits(w, paid), Entry(PLATFORM_HOSTING, None, None, tokens)], details=details)
         self.events.append(GasEvent(txn.id, "hosting", w.org, w.id, tokens, self.now,
                                     service=cmd.service or cmd.component, details=details))
-        return Outcome(201, {"transaction": txn_view(txn), "wallet": wallet_view(w)})
+        return Answer(201, Charged(txn, w))
 
-    def _do_hold(self, cmd: PlaceHold) -> Outcome:
+    def _do_hold(self, cmd: PlaceHold) -> Answer:
         tokens = check_amount(cmd.tokens)
         ttl = check_amount(cmd.ttl_seconds, "ttlSeconds", MAX_TTL_SECONDS)
         w = self.wallet(cmd.wallet)
@@ -540,7 +560,7 @@ class Book:
         self.new_holds.append(h.id)
         self._change_held(h, tokens)
         self._txn(TxType.HOLD, w.id, tokens, hold=h.id)
-        return Outcome(201, hold_view(h))
+        return Answer(201, h)
 
     def _open_hold(self, hid: str) -> HoldState:
         h = self.hold(hid)
@@ -552,7 +572,7 @@ class Book:
                           "hold", hold=hid)
         return h
 
-    def _do_settle(self, cmd: Settle) -> Outcome:
+    def _do_settle(self, cmd: Settle) -> Answer:
         tokens = check_amount(cmd.tokens)
         for name in ("service", "route", "method"):
             check_text(getattr(cmd, name), name)
@@ -576,10 +596,9 @@ class Book:
         self.events.append(GasEvent(txn.id, "api", caller.org, caller.id, tokens, self.now, provider=provider.id,
                                     service=cmd.service, route=cmd.route, method=cmd.method,
                                     request_id=cmd.request_id))
-        return Outcome(200, {"transaction": txn.id, "hold": h.id, "wallet": caller.id, "provider": provider.id,
-                             "tokens": tokens, "remaining": h.remaining, "paidFrom": paid})
+        return Answer(200, Settled(txn.id, h.id, caller.id, provider.id, tokens, h.remaining, paid))
 
-    def _do_reverse(self, cmd: Reverse) -> Outcome:
+    def _do_reverse(self, cmd: Reverse) -> Answer:
         """The compensating transaction: every entry of the original, negated, as a NEW transaction
         linked to it (`reverses`); the original is never edited. Once per transaction."""
         original = self.originals.get(cmd.txn)
@@ -601,8 +620,7 @@ class Book:
                                                                      "reversedType": str(original.type)},
                         reverses=original.id)
         self.reversed_by[cmd.txn] = txn.id
-        return Outcome(201, {"transaction": txn_view(txn), "reverses": original.id,
-                             "wallet": wallet_view(self.wallet(original.wallet))})
+        return Answer(201, Reversed(txn, original.id, self.wallet(original.wallet)))
 
     def _reversible(self, entries: Iterable[Entry]) -> None:
         """No wallet may end below zero, nor with holds it could no longer cover (tokens already spent)."""
@@ -619,13 +637,13 @@ class Book:
                               f"below zero ({', '.join(short) or 'held'}): its tokens were spent since; credit or "
                               "charge the difference instead", "transactionId", wallet=wid)
 
-    def _do_release(self, cmd: Release) -> Outcome:
+    def _do_release(self, cmd: Release) -> Answer:
         h = self.hold(cmd.hold)
         if h.status == HoldStatus.OPEN and h.expires_at <= self.now:
             self._close(h, HoldStatus.EXPIRED, TxType.EXPIRY)
         elif h.status == HoldStatus.OPEN:
             self._close(h, HoldStatus.RELEASED, TxType.RELEASE)
-        return Outcome(200, hold_view(h))  # releasing a closed hold changes nothing
+        return Answer(200, h)  # releasing a closed hold changes nothing
 
 
 # --------------------------------------------------------------------------- idempotency

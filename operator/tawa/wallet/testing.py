@@ -21,6 +21,7 @@ from tawa.wallet.domain import (
     hold_adds_up,
     replay_or_conflict,
 )
+from tawa.wallet.views import outcome
 
 
 @dataclass
@@ -47,7 +48,7 @@ class MemoryLedger:
             fp = cmd.fingerprint()
             answer = replay_or_conflict(key, self.keys.get(key), fp)
             if answer is None:
-                answer = book.apply(cmd)
+                answer = outcome(book.apply(cmd))
                 if answer.ok:
                     self.keys[key] = Stored(fp, answer.status, answer.body)
             out.append(answer)
