@@ -71,27 +71,38 @@ class AuthAndMetrics:
             return None
         header = headers.get(b"authorization", b"")
         scheme, _, given = header.partition(b" ")
+        bearer = bool(header) and scheme.lower() == b"bearer"
         found = rule_for(method, path)
-        if (not header or scheme.lower() != b"bearer") and self.settings.open_reads and found is not None \
-                and found[0].open_read:
+        if not bearer and self.settings.open_reads and found is not None and found[0].open_read:
             return None  # TAWA_WALLET_OPEN_READS: reads of balances and gas without a credential
+        identity = await self.authenticate(scope, given.strip() if bearer else None)
+        if isinstance(identity, JSONResponse):
+            return identity
+        return self.authorize(scope, identity)
+
+    async def authenticate(self, scope: Scope, given: bytes | None) -> Identity | JSONResponse:
+        """The caller's identity from its bearer credential (`given`), or the refusal; failures are throttled."""
         source = (scope.get("client") or ("unknown",))[0]
         if (wait := self.throttle.retry_after(source)) is not None:
             resp = error(429, "TOO_MANY_FAILED_AUTHENTICATIONS", f"Authorization: too many failed authentications "
                          f"from {source}; retry after {wait} seconds with a valid credential", "Authorization")
             resp.headers["Retry-After"] = str(wait)
             return resp
-        if not header or scheme.lower() != b"bearer":
+        if given is None:
             self.throttle.failed(source)
             return _unauthenticated("Authorization: send 'Authorization: Bearer <token>': your TAWA_WALLET_TOKEN "
                                     "(a program's token or an org key)")
-        identity = await self.identify(given.strip())
+        identity = await self.identify(given)
         if identity is None:
             self.throttle.failed(source)
             return _unauthenticated("Authorization: the bearer token is no credential of this wallet (unknown or "
                                     "revoked); check the token you were given")
+        return identity
+
+    def authorize(self, scope: Scope, identity: Identity) -> JSONResponse | None:
+        """What THE policy table says `identity` may do here: None (go on) or the 403."""
         orgs = [v for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k == "org"]
-        decision = decide(identity, method, path, orgs)
+        decision = decide(identity, scope["method"], scope["path"], orgs)
         if isinstance(decision, Forbidden):
             return error(403, "FORBIDDEN", decision.message, "Authorization")
         if decision.org_filter is not None:
