@@ -395,7 +395,7 @@ def known_env_names(program: str) -> set[str]:
     source = ROOT / "operator" / "tawa"
     literal = set()
     dirs = {"operator": ["controller", "cli/operator.py", "catalog"], "wallet": ["wallet", "cli/wallet.py"],
-            "janus": ["janus", "cli/janus.py", "wallet/client.py", "wallet/settings.py"]}[program]
+            "janus": ["janus", "cli/janus.py", "wallet/client", "wallet/settings.py"]}[program]
     for part in dirs:
         paths = [source / part] if part.endswith(".py") else sorted((source / part).rglob("*.py"))
         for path in paths:
@@ -512,7 +512,7 @@ def exported_metric_names() -> set[str]:
     from prometheus_client import CollectorRegistry
 
     from tawa.janus.metrics import Metrics as JanusMetrics
-    from tawa.wallet.app import Metrics as WalletMetrics
+    from tawa.wallet.metrics import Metrics as WalletMetrics
 
     names: set[str] = set()
     registries = [JanusMetrics().registry, WalletMetrics().registry]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from tawa.janus.billing import Payer, choose_payer, needs_grants
-from tawa.janus.model import Caller, Refusal
+from tawa.janus.model import Caller
 from tawa.names import Grant
+from tawa.refusal import Refusal
 
 QUOTER = Caller(program_id="acme", service_id="quoter", via="jwt")
 

@@ -11,7 +11,8 @@ import jwt
 import pytest
 
 from tawa.janus.identity import Identity, bearer_token, service_account
-from tawa.janus.model import Caller, Refusal, Service
+from tawa.janus.model import Caller, Service
+from tawa.refusal import Refusal
 from tests.fixtures import janus as keys
 
 SECRET = "unit-secret-0123456789abcdef0123456789abcdef"
@@ -69,7 +70,7 @@ def test_bad_tokens_are_refused(case: str, rsa_key: Any, jwks_url: str) -> None:
         "bad-slug": lambda: jwt.encode(keys.claims("Not An Org"), SECRET, algorithm="HS256"),
         "garbage": lambda: "not.a.jwt",
     }[case]()
-    assert refused(identity, token).error == "INVALID_TOKEN"
+    assert refused(identity, token).code == "INVALID_TOKEN"
 
 
 def test_public_key_as_hmac_secret_fails_even_with_jwks_only(rsa_key: Any, jwks_url: str) -> None:
@@ -122,9 +123,9 @@ def test_service_account_without_component_or_review_is_refused() -> None:
     async def nothing(ns: str, name: str) -> None:
         return None
 
-    assert refused(Identity(reviewer=FakeReviewer(None), components=nothing), sa_token()).error == "INVALID_TOKEN"
+    assert refused(Identity(reviewer=FakeReviewer(None), components=nothing), sa_token()).code == "INVALID_TOKEN"
     unknown = Identity(reviewer=FakeReviewer("system:serviceaccount:x:y"), components=nothing)
-    assert refused(unknown, sa_token()).error == "UNKNOWN_SERVICE_ACCOUNT"
+    assert refused(unknown, sa_token()).code == "UNKNOWN_SERVICE_ACCOUNT"
 
 
 def test_service_account_username_parsing() -> None:

@@ -11,9 +11,9 @@ import pytest
 
 from tawa.janus.metering import Meter
 from tawa.janus.metrics import Metrics
-from tawa.janus.model import Refusal
 from tawa.janus.spool import Spool
 from tawa.names import Grant
+from tawa.refusal import Refusal
 from tawa.wallet.client import AsyncWalletClient
 
 
@@ -48,10 +48,10 @@ def test_grants_are_read_as_caller_identities(tmp_path: Path) -> None:
 def test_an_unusable_answer_is_a_503_refusal_not_an_outage(tmp_path: Path, answer: httpx.Response) -> None:
     with pytest.raises(Refusal) as refused:
         grants_with(tmp_path, answer)
-    assert refused.value.status == 503 and refused.value.error == "WALLET_REFUSED"
+    assert refused.value.status == 503 and refused.value.code == "WALLET_REFUSED"
 
 
 def test_an_outage_without_a_cached_answer_is_503_unavailable(tmp_path: Path) -> None:
     with pytest.raises(Refusal) as refused:
         grants_with(tmp_path, httpx.ConnectError("refused"))
-    assert refused.value.error == "WALLET_UNAVAILABLE"
+    assert refused.value.code == "WALLET_UNAVAILABLE"

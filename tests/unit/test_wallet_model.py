@@ -26,8 +26,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from tawa.gas.tiers import get_tier
+from tawa.refusal import Refusal
 from tawa.wallet import domain as d
 from tawa.wallet.store import Store
+from tawa.wallet.testing import MemoryLedger
+from tawa.wallet.views import wallet_view
 
 EXAMPLES = int(os.environ.get("TAWA_HYPOTHESIS_EXAMPLES", 1000))
 ORGS = ("a", "b", "c")
@@ -41,7 +44,7 @@ class MemoryBackend:
     has_clock = True
 
     def __init__(self) -> None:
-        self.ledger = d.MemoryLedger()
+        self.ledger = MemoryLedger()
         self.now = T0
 
     def apply(self, key: str, cmd: d.Command) -> d.Outcome:
@@ -49,7 +52,7 @@ class MemoryBackend:
 
     def views(self) -> dict[str, dict[str, Any]]:
         self.ledger.apply([], self.now)  # expires overdue holds, as any request would
-        return {w.id: d.wallet_view(w) for w in self.ledger.wallets.values()}
+        return {w.id: wallet_view(w) for w in self.ledger.wallets.values()}
 
     def problems(self) -> list[str]:
         return d.integrity_problems(self.ledger.facts())
@@ -79,7 +82,7 @@ class StoreBackend(MemoryBackend):
         try:
             self.store.get_wallet(f"wallet-{org}")
             return True
-        except d.Refusal:
+        except Refusal:
             return False
 
     def problems(self) -> list[str]:

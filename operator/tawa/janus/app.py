@@ -34,9 +34,10 @@ from tawa.janus.holds import Reservation
 from tawa.janus.identity import Identity
 from tawa.janus.metering import Meter
 from tawa.janus.metrics import Metrics
-from tawa.janus.model import Caller, Refusal, Service
+from tawa.janus.model import Caller, Service
 from tawa.janus.registry import Registry
 from tawa.janus.target import PROXY_PREFIX, ProxyTarget, case_problem, proxy_target
+from tawa.refusal import Refusal
 
 log = logging.getLogger("tawa.janus")
 
@@ -150,12 +151,12 @@ class Janus:
             return response
         except Refusal as refusal:
             status = refusal.status
-            if refusal.status == 400 or refusal.error == "UNKNOWN_SERVICE":
+            if refusal.status == 400 or refusal.code == "UNKNOWN_SERVICE":
                 name = UNKNOWN  # a metrics label: callers must not be able to invent label values
             if refusal.status == 402:
                 self.metrics.insufficient.labels(name).inc()
             log.info("refused", extra={"requestId": request_id, "service": name, "method": request.method,
-                                       "status": refusal.status, "error": refusal.error})
+                                       "status": refusal.status, "error": refusal.code})
             response = refusal_response(refusal, request_id)
             if refusal.status == 408:
                 await self._answer_and_close(request, response)

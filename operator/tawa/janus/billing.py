@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tawa import names
-from tawa.janus.model import Caller, Refusal, refusal
+from tawa.janus.model import Caller
 from tawa.names import Grant
+from tawa.refusal import Refusal
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def choose_payer(
         if not granted(caller, grants or ()):
             who = (f"service {caller.service_id!r} of org {caller.program_id!r}"
                    if caller and caller.service_id and caller.program_id else "this caller")
-            return refusal(403, "BILL_ORG_NOT_GRANTED",
+            return Refusal(403, "BILL_ORG_NOT_GRANTED",
                            f"Org {bill_org!r} has not allowed {who} to bill it via X-Bill-Org; ask {bill_org!r} "
                            "to add a grant for the caller's org and service, or drop the header.",
                            org=bill_org, service=caller.service_id if caller else None)
@@ -54,9 +55,9 @@ def choose_payer(
         return Payer(caller.program_id, "program")
     if caller is not None and caller.service_id:
         if not names.is_org(caller.service_id):
-            return refusal(403, "NO_PAYER", "The caller names no programId and its serviceId cannot be an org; "
+            return Refusal(403, "NO_PAYER", "The caller names no programId and its serviceId cannot be an org; "
                            "send a token with programId set to the org that pays.")
         return Payer(caller.service_id, "service")
-    return refusal(401, "IDENTITY_REQUIRED",
+    return Refusal(401, "IDENTITY_REQUIRED",
                    "This route costs gas and the caller is unknown; send "
                    "'Authorization: Bearer <service token>' so Janus knows whom to charge.")

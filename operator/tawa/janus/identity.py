@@ -28,7 +28,8 @@ import jwt
 
 from tawa import names
 from tawa.janus.cache import LruCache
-from tawa.janus.model import Caller, Refusal, Service
+from tawa.janus.model import Caller, Service
+from tawa.refusal import Refusal
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient

@@ -25,9 +25,9 @@ from tawa.janus.cache import TtlCache
 from tawa.janus.holds import HoldBook, Reservation
 from tawa.janus.journal import Journal
 from tawa.janus.metrics import Metrics
-from tawa.janus.model import Refusal
 from tawa.janus.spool import Charge, Spool
 from tawa.names import Grant
+from tawa.refusal import Refusal
 from tawa.wallet.client import (
     AsyncWalletClient,
     BatchResult,
@@ -57,7 +57,7 @@ def settlement_key(request_id: str) -> str:
     return f"janus-settle/{request_id}"
 
 
-def insufficient(org: str, price: int, available: int) -> Refusal:
+def org_cannot_pay(org: str, price: int, available: int) -> Refusal:
     return Refusal(402, "INSUFFICIENT_GAS",
                    f"Org {org!r} has {available} tokens available for API gas and this call costs {price}; "
                    "buy tokens for the org (intro tokens never pay API gas).",
@@ -322,7 +322,7 @@ class Meter:
                 # Less than a chunk is left: hold all of it rather than refuse a call it covers.
                 hold = await self._holds.take(org, short.available)
         except InsufficientGas as short:
-            raise insufficient(org, price, short.available + self.book.free(org, self._clock())) from None
+            raise org_cannot_pay(org, price, short.available + self.book.free(org, self._clock())) from None
         except WalletNotFound:
             raise Refusal(402, "INSUFFICIENT_GAS", f"Org {org!r} has no wallet ({names.wallet_id(org)}), so it "
                           f"cannot pay for this call; create the org's wallet and buy tokens.", org=org, price=price,

@@ -31,23 +31,3 @@ class Caller:
     program_id: str | None
     service_id: str | None
     via: Literal["jwt", "token-review"]
-
-
-class Refusal(Exception):
-    """A request Janus answers itself: status plus the JSON error body
-    `{"error": "UPPER_SNAKE", "message": "what and the fix", ...}`."""
-
-    def __init__(self, status: int, error: str, message: str, **extra: object) -> None:
-        super().__init__(message)
-        self.status, self.error, self.message, self.extra = status, error, message, extra
-
-    def body(self) -> dict[str, object]:
-        return {"error": self.error, "message": self.message, **self.extra}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Refusal) and self.body() == other.body() and self.status == other.status
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-refusal = Refusal

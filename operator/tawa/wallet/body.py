@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from tawa.wallet import domain as d
+from tawa.refusal import Refusal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -83,13 +83,13 @@ def parse_json(raw: bytes) -> Any:
     except _DuplicateKey as dup:
         name = shown_name(dup.key)
         where = f"the key {name!r}" if name else "a key"
-        raise d.Refusal(400, "DUPLICATE_KEY", f"body: {where} appears twice in one JSON object; send each field "
+        raise Refusal(400, "DUPLICATE_KEY", f"body: {where} appears twice in one JSON object; send each field "
                         "once", name or "body") from None
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise d.Refusal(400, "INVALID_JSON", "body: the request body is not valid JSON; send a JSON object",
+        raise Refusal(400, "INVALID_JSON", "body: the request body is not valid JSON; send a JSON object",
                         "body") from None
     if _too_deep(value):
-        raise d.Refusal(400, "INVALID_JSON", f"body: JSON nested more than {MAX_DEPTH} levels deep; no wallet "
+        raise Refusal(400, "INVALID_JSON", f"body: JSON nested more than {MAX_DEPTH} levels deep; no wallet "
                         "request needs more than 3", "body")
     return value
 
@@ -112,7 +112,7 @@ class BodyGuard:
             body = await self._read(scope, receive)
             if body and scope["method"] in JSON_METHODS:
                 scope.setdefault("state", {})[PARSED] = parse_json(body)
-        except d.Refusal as refusal:
+        except Refusal as refusal:
             await respond(send, refusal, close=refusal.status in (408, 413))
             return
         await self.app(scope, _replay(body, receive), send)
@@ -137,14 +137,14 @@ class BodyGuard:
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            raise d.Refusal(408, "BODY_TIMEOUT", f"body: not received within {self.body_timeout:g} seconds of the "
+            raise Refusal(408, "BODY_TIMEOUT", f"body: not received within {self.body_timeout:g} seconds of the "
                             "headers; send the whole body at once", "body") from None
         except _TooLarge:
             raise self._too_large() from None
         return b"".join(chunks)
 
-    def _too_large(self) -> d.Refusal:
-        return d.Refusal(413, "BODY_TOO_LARGE", f"body: larger than {self.max_body_bytes} bytes; send fewer "
+    def _too_large(self) -> Refusal:
+        return Refusal(413, "BODY_TOO_LARGE", f"body: larger than {self.max_body_bytes} bytes; send fewer "
                          "batch items per call", "body", limit=self.max_body_bytes)
 
 
@@ -174,7 +174,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def respond(send: Send, refusal: d.Refusal, close: bool = False) -> None:
+async def respond(send: Send, refusal: Refusal, close: bool = False) -> None:
     """A refusal as a JSON answer; `close` when the rest of the body may still be on the wire."""
     payload = orjson.dumps(refusal.body())
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]

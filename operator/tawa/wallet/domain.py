@@ -1,9 +1,10 @@
 """Pure ledger rules: token types, spend order, balanced entries, holds, idempotency.
 
-No SQL and no HTTP here. The SQL store loads the rows a batch of commands needs
+No SQL, no HTTP and no wire shapes here (the book answers typed `Result`s;
+`tawa.wallet.views` renders them). The SQL store loads the rows a batch of commands needs
 into a `Book`, lets the book apply the commands, and persists what the book
-recorded; the in-memory `MemoryLedger` (used by the big property-based model) runs
-the very same `Book` over dictionaries.
+recorded; the in-memory `tawa.wallet.testing.MemoryLedger` (used by the big
+property-based model) runs the very same `Book` over dictionaries.
 
 Decisions (see also README in this package's docstring of `store`):
 - Accounts: per wallet `wallet-{org}:intro|purchased|earned`; platform accounts
@@ -23,12 +24,12 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC
 from enum import StrEnum
 from typing import Any, ClassVar, NamedTuple
 
 from tawa import names
 from tawa.gas.tiers import TIERS, UnknownTier, get_tier
+from tawa.refusal import Refusal
 
 INTRO_GRANT = 50_000
 MAX_TOKENS = 2**53
@@ -71,26 +72,7 @@ def account_id(wallet: str, token_type: str) -> str:
     return f"{wallet}:{token_type}"
 
 
-def wallet_id_for(org: str) -> str:
-    return names.wallet_id(org)
-
-
 # --------------------------------------------------------------------------- refusals
-
-
-class Refusal(Exception):
-    """A request the ledger refuses; nothing it asked for has happened."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field, self.extra = status, code, message, field, extra
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.field:
-            body["field"] = self.field
-        body.update(self.extra)
-        return body
 
 
 def wallet_not_found(wallet: str, field: str = "wallet") -> Refusal:
@@ -98,7 +80,7 @@ def wallet_not_found(wallet: str, field: str = "wallet") -> Refusal:
                    '{"org": ...} (wallet ids are wallet-{org})', field, wallet=wallet)
 
 
-def insufficient(wallet: str, required: int, available: int, what: str) -> Refusal:
+def wallet_short_of_tokens(wallet: str, required: int, available: int, what: str) -> Refusal:
     return Refusal(402, "INSUFFICIENT_GAS", f"tokens: {wallet} has {available} tokens available for {what} but "
                    f"{required} are required; buy tokens (tawa wallet buy) and retry", "tokens",
                    wallet=wallet, required=required, available=available)
@@ -267,7 +249,7 @@ class CreateWallet(Command):
     kind = "create_wallet"
 
     def wallet_ids(self) -> tuple[str, ...]:
-        return (wallet_id_for(self.org),)
+        return (names.wallet_id(self.org),)
 
 
 @dataclass(frozen=True)
@@ -369,31 +351,51 @@ class Outcome:
 # --------------------------------------------------------------------------- the book
 
 
-def iso(micros: int) -> str:
-    """UTC ISO-8601 with a Z, to the microsecond (pure arithmetic, no tz lookups)."""
-    from datetime import datetime
+@dataclass(frozen=True)
+class Charged:
+    """A purchase or hosting charge: its transaction and the wallet after it."""
 
-    return datetime.fromtimestamp(micros / MICROS, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
-def wallet_view(w: WalletState) -> dict[str, Any]:
-    return {"id": w.id, "org": w.org, "balances": {"intro": w.intro, "purchased": w.purchased, "earned": w.earned},
-            "held": w.held, "total": w.total,
-            "available": {"hosting": w.available_hosting, "api": w.available_api}}
+    txn: Txn
+    wallet: WalletState
 
 
-def txn_view(t: Txn) -> dict[str, Any]:
-    return {"id": t.id, "type": str(t.type), "time": iso(t.created_at), "wallet": t.wallet,
-            "counterparty": t.counterparty, "amount": t.amount, "hold": t.hold, "details": t.details,
-            "actor": t.actor,
-            "entries": [{"account": e.account, "wallet": e.wallet, "tokenType": e.token_type, "amount": e.amount}
-                        for e in t.entries]}
+@dataclass(frozen=True)
+class ReserveChecked:
+    wallet: str
+    tier: str
+    replicas: int
+    ok: bool
+    balance: int
+    required: int
+    shortfall: int
 
 
-def hold_view(h: HoldState) -> dict[str, Any]:
-    return {"id": h.id, "wallet": h.wallet, "tokens": h.tokens, "remaining": h.remaining, "settled": h.settled,
-            "released": h.released, "status": str(h.status), "expiresAt": iso(h.expires_at),
-            "createdAt": iso(h.created_at)}
+@dataclass(frozen=True)
+class Settled:
+    txn: int
+    hold: str
+    wallet: str
+    provider: str
+    tokens: int
+    remaining: int
+    paid_from: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Reversed:
+    txn: Txn
+    reverses: int
+    wallet: WalletState
+
+
+# What a command did, or why it was refused. The states are the book's own, which later
+# commands change: render an answer (`tawa.wallet.views.outcome`) before applying the next.
+Result = WalletState | HoldState | Charged | ReserveChecked | Settled | Reversed | Refusal
+
+
+class Answer(NamedTuple):
+    status: int
+    result: Result
 
 
 @dataclass
@@ -480,24 +482,24 @@ class Book:
 
     # ----- commands
 
-    def apply(self, cmd: Command) -> Outcome:
+    def apply(self, cmd: Command) -> Answer:
         self.actor = cmd.actor
         try:
             handler = getattr(self, f"_do_{cmd.kind}")
             return handler(cmd)  # type: ignore[no-any-return]
         except Refusal as refusal:
-            return Outcome(refusal.status, refusal.body())
+            return Answer(refusal.status, refusal)
 
-    def _do_create_wallet(self, cmd: CreateWallet) -> Outcome:
+    def _do_create_wallet(self, cmd: CreateWallet) -> Answer:
         org = check_org(cmd.org)
-        wid = wallet_id_for(org)
+        wid = names.wallet_id(org)
         if wid in self.wallets:
-            return Outcome(200, wallet_view(self.wallets[wid]))
+            return Answer(200, self.wallets[wid])
         w = self.wallets[wid] = WalletState(wid, org, created_at=self.now)
         self.new_wallets.append(wid)
         self._txn(TxType.INTRO_GRANT, wid, INTRO_GRANT, [Entry(PLATFORM_INTRO, None, None, -INTRO_GRANT),
                                                          Entry(account_id(wid, "intro"), wid, "intro", INTRO_GRANT)])
-        return Outcome(201, wallet_view(w))
+        return Answer(201, w)
 
     @staticmethod
     def _room_for(w: WalletState, tokens: int) -> None:
@@ -506,16 +508,16 @@ class Book:
             raise Refusal(422, "BALANCE_LIMIT", f"tokens: {tokens:,} would take {w.id} past {MAX_TOKENS:,} tokens, "
                           "the most a wallet may hold; credit less", "tokens", limit=MAX_TOKENS, total=w.total)
 
-    def _do_purchase(self, cmd: Purchase) -> Outcome:
+    def _do_purchase(self, cmd: Purchase) -> Answer:
         tokens = check_amount(cmd.tokens)
         w = self.wallet(cmd.wallet)
         self._room_for(w, tokens)
         txn = self._txn(TxType.PURCHASE, w.id, tokens, [
             Entry(PLATFORM_PURCHASES, None, None, -tokens), Entry(account_id(w.id, "purchased"), w.id, "purchased",
                                                                   tokens)])
-        return Outcome(201, {"transaction": txn_view(txn), "wallet": wallet_view(w)})
+        return Answer(201, Charged(txn, w))
 
-    def _do_check_reserve(self, cmd: CheckReserve) -> Outcome:
+    def _do_check_reserve(self, cmd: CheckReserve) -> Answer:
         replicas = check_amount(cmd.replicas, "replicas", MAX_REPLICAS)
         try:
             required = get_tier(cmd.tier).reserve(replicas)
@@ -524,16 +526,16 @@ class Book:
                           "tier") from None
         w = self.wallet(cmd.wallet)
         balance = w.available_hosting  # all three token types, intro included, minus holds
-        return Outcome(200, {"wallet": w.id, "tier": cmd.tier, "replicas": replicas, "ok": balance >= required,
-                             "balance": balance, "required": required, "shortfall": max(0, required - balance)})
+        return Answer(200, ReserveChecked(w.id, cmd.tier, replicas, balance >= required, balance, required,
+                                          max(0, required - balance)))
 
-    def _do_hosting_charge(self, cmd: HostingCharge) -> Outcome:
+    def _do_hosting_charge(self, cmd: HostingCharge) -> Answer:
         tokens = check_amount(cmd.tokens)
         check_text(cmd.component, "component")
         check_text(cmd.hour, "hour", 64)
         w = self.wallet(cmd.wallet)
         if w.available_hosting < tokens:
-            raise insufficient(w.id, tokens, w.available_hosting, "hosting")
+            raise wallet_short_of_tokens(w.id, tokens, w.available_hosting, "hosting")
         # Intro first; what intro cannot cover comes from purchased, then earned, but
         # never from what holds reserve (available_hosting already excludes it).
         paid = split({"intro": w.intro, "purchased": w.purchased, "earned": w.earned}, HOSTING_ORDER, tokens)
@@ -543,21 +545,22 @@ class Book:
                         [*self._debits(w, paid), Entry(PLATFORM_HOSTING, None, None, tokens)], details=details)
         self.events.append(GasEvent(txn.id, "hosting", w.org, w.id, tokens, self.now,
                                     service=cmd.service or cmd.component, details=details))
-        return Outcome(201, {"transaction": txn_view(txn), "wallet": wallet_view(w)})
+        return Answer(201, Charged(txn, w))
 
-    def _do_hold(self, cmd: PlaceHold) -> Outcome:
+    def _do_hold(self, cmd: PlaceHold) -> Answer:
         tokens = check_amount(cmd.tokens)
         ttl = check_amount(cmd.ttl_seconds, "ttlSeconds", MAX_TTL_SECONDS)
         w = self.wallet(cmd.wallet)
         if w.available_api < tokens:
-            raise insufficient(w.id, tokens, w.available_api, "API gas (purchased + earned; intro never pays it)")
+            raise wallet_short_of_tokens(w.id, tokens, w.available_api,
+                                         "API gas (purchased + earned; intro never pays it)")
         h = HoldState(self.new_hold_id(), w.id, tokens, tokens, expires_at=self.now + ttl * MICROS,
                       created_at=self.now)
         self.holds[h.id] = h
         self.new_holds.append(h.id)
         self._change_held(h, tokens)
         self._txn(TxType.HOLD, w.id, tokens, hold=h.id)
-        return Outcome(201, hold_view(h))
+        return Answer(201, h)
 
     def _open_hold(self, hid: str) -> HoldState:
         h = self.hold(hid)
@@ -569,7 +572,7 @@ class Book:
                           "hold", hold=hid)
         return h
 
-    def _do_settle(self, cmd: Settle) -> Outcome:
+    def _do_settle(self, cmd: Settle) -> Answer:
         tokens = check_amount(cmd.tokens)
         for name in ("service", "route", "method"):
             check_text(getattr(cmd, name), name)
@@ -593,10 +596,9 @@ class Book:
         self.events.append(GasEvent(txn.id, "api", caller.org, caller.id, tokens, self.now, provider=provider.id,
                                     service=cmd.service, route=cmd.route, method=cmd.method,
                                     request_id=cmd.request_id))
-        return Outcome(200, {"transaction": txn.id, "hold": h.id, "wallet": caller.id, "provider": provider.id,
-                             "tokens": tokens, "remaining": h.remaining, "paidFrom": paid})
+        return Answer(200, Settled(txn.id, h.id, caller.id, provider.id, tokens, h.remaining, paid))
 
-    def _do_reverse(self, cmd: Reverse) -> Outcome:
+    def _do_reverse(self, cmd: Reverse) -> Answer:
         """The compensating transaction: every entry of the original, negated, as a NEW transaction
         linked to it (`reverses`); the original is never edited. Once per transaction."""
         original = self.originals.get(cmd.txn)
@@ -618,8 +620,7 @@ class Book:
                                                                      "reversedType": str(original.type)},
                         reverses=original.id)
         self.reversed_by[cmd.txn] = txn.id
-        return Outcome(201, {"transaction": txn_view(txn), "reverses": original.id,
-                             "wallet": wallet_view(self.wallet(original.wallet))})
+        return Answer(201, Reversed(txn, original.id, self.wallet(original.wallet)))
 
     def _reversible(self, entries: Iterable[Entry]) -> None:
         """No wallet may end below zero, nor with holds it could no longer cover (tokens already spent)."""
@@ -636,13 +637,13 @@ class Book:
                               f"below zero ({', '.join(short) or 'held'}): its tokens were spent since; credit or "
                               "charge the difference instead", "transactionId", wallet=wid)
 
-    def _do_release(self, cmd: Release) -> Outcome:
+    def _do_release(self, cmd: Release) -> Answer:
         h = self.hold(cmd.hold)
         if h.status == HoldStatus.OPEN and h.expires_at <= self.now:
             self._close(h, HoldStatus.EXPIRED, TxType.EXPIRY)
         elif h.status == HoldStatus.OPEN:
             self._close(h, HoldStatus.RELEASED, TxType.RELEASE)
-        return Outcome(200, hold_view(h))  # releasing a closed hold changes nothing
+        return Answer(200, h)  # releasing a closed hold changes nothing
 
 
 # --------------------------------------------------------------------------- idempotency
@@ -714,59 +715,3 @@ def integrity_problems(facts: LedgerFacts) -> list[str]:
 
 def hold_adds_up(h: HoldState) -> bool:
     return min(h.remaining, h.settled, h.released) >= 0 and h.remaining + h.settled + h.released == h.tokens
-
-
-# --------------------------------------------------------------------------- the in-memory ledger
-
-
-@dataclass
-class MemoryLedger:
-    """The whole ledger in dictionaries, running the same `Book` rules as the SQL store."""
-
-    wallets: dict[str, WalletState] = field(default_factory=dict)
-    holds: dict[str, HoldState] = field(default_factory=dict)
-    balances: dict[str, int] = field(default_factory=dict)
-    txns: list[Txn] = field(default_factory=list)
-    events: list[GasEvent] = field(default_factory=list)
-    keys: dict[str, Stored] = field(default_factory=dict)
-
-    def apply(self, commands: list[tuple[str, Command]], now: int) -> list[Outcome]:
-        from copy import copy
-
-        # Work on copies (all fields are scalars) so that a failing batch changes nothing.
-        book = Book(now, next_txn_id=lambda: len(self.txns) + len(book.txns) + 1,
-                    wallets={k: copy(v) for k, v in self.wallets.items()},
-                    holds={k: copy(v) for k, v in self.holds.items()},
-                    originals={t.id: t for t in self.txns},
-                    reversed_by={t.reverses: t.id for t in self.txns if t.reverses is not None})
-        book.expire_due()
-        out: list[Outcome] = []
-        for key, cmd in commands:
-            fp = cmd.fingerprint()
-            answer = replay_or_conflict(key, self.keys.get(key), fp)
-            if answer is None:
-                answer = book.apply(cmd)
-                if answer.ok:
-                    self.keys[key] = Stored(fp, answer.status, answer.body)
-            out.append(answer)
-        self.wallets, self.holds = book.wallets, book.holds
-        self.txns += book.txns
-        self.events += book.events
-        for acc, delta in book.account_deltas.items():
-            self.balances[acc] = self.balances.get(acc, 0) + delta
-        return out
-
-    def facts(self) -> LedgerFacts:
-        sums: dict[int, int] = {}
-        totals: dict[str, int] = {}
-        for t in self.txns:
-            for e in t.entries:
-                sums[t.id] = sums.get(t.id, 0) + e.amount
-                totals[e.account] = totals.get(e.account, 0) + e.amount
-        open_held: dict[str, int] = {}
-        for h in self.holds.values():
-            if h.status == HoldStatus.OPEN:
-                open_held[h.wallet] = open_held.get(h.wallet, 0) + h.remaining
-        return LedgerFacts({t: s for t, s in sums.items() if s}, dict(self.balances), totals,
-                           list(self.wallets.values()), open_held,
-                           [h.id for h in self.holds.values() if not hold_adds_up(h)])

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,7 +37,9 @@ from sqlalchemy import Connection, Engine, Table, bindparam, case, create_engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from tawa.names import Grant
+from tawa.refusal import Refusal
 from tawa.wallet import domain as d
+from tawa.wallet import views
 from tawa.wallet.policy import Identity, Role
 from tawa.wallet.schema import (
     accounts,
@@ -264,7 +266,7 @@ class Store:
             fp = cmd.fingerprint()
             answer = d.replay_or_conflict(key, stored.get(key) or fresh.get(key), fp)
             if answer is None:
-                answer = book.apply(cmd)
+                answer = views.outcome(book.apply(cmd))
                 if answer.ok:
                     fresh[key] = d.Stored(fp, answer.status, answer.body)
             outcomes.append(answer)
@@ -432,7 +434,7 @@ class Store:
             if unique:
                 conn.execute(bill_grants.insert(), [{"wallet_id": wallet_id, "org": g.org, "service": g.service}
                                                     for g in unique])
-            return _grants_view(wallet_id, unique)
+            return views.grants_view(wallet_id, unique)
 
         return self._transact(work)
 
@@ -450,7 +452,7 @@ class Store:
                 raise d.wallet_not_found(wallet_id)
             conn.execute(org_keys.insert().values(id=key_id, wallet_id=wallet_id, org=org, role=str(role),
                                                   name=name, key_hash=_key_hash(key), created_at=now))
-            return {"id": key_id, "key": key, "role": str(role), "name": name, "createdAt": d.iso(now)}
+            return views.new_key_view(key_id, key, str(role), name, now)
 
         return self._transact(work)
 
@@ -461,9 +463,7 @@ class Store:
             self._require_wallet(conn, wallet_id)
             rows = conn.execute(select(k).where(k.c.wallet_id == wallet_id, k.c.revoked_at.is_(None))
                                 .order_by(k.c.created_at, k.c.id)).all()
-        return {"wallet": wallet_id, "keys": [
-            {"id": r.id, "name": r.name, "role": r.role, "createdAt": d.iso(r.created_at),
-             "lastUsedAt": d.iso(r.last_used_at) if r.last_used_at is not None else None} for r in rows]}
+        return {"wallet": wallet_id, "keys": [views.key_view(r) for r in rows]}
 
     def revoke_key(self, wallet_id: str, key_id: str) -> None:
         """Revoked at once: the next request with the key is refused (nothing caches keys)."""
@@ -473,7 +473,7 @@ class Store:
                 org_keys.c.id == key_id, org_keys.c.wallet_id == wallet_id, org_keys.c.revoked_at.is_(None))
                 .values(revoked_at=self.clock()))
             if done.rowcount == 0:
-                raise d.Refusal(404, "KEY_NOT_FOUND", f"keyId: {wallet_id} has no live key {key_id!r}; list them "
+                raise Refusal(404, "KEY_NOT_FOUND", f"keyId: {wallet_id} has no live key {key_id!r}; list them "
                                 f"with GET /v1/wallets/{wallet_id}/keys", "keyId")
 
         self._transact(work)
@@ -517,7 +517,7 @@ class Store:
                 holds.c.wallet_id == wallet_id, holds.c.status == d.HoldStatus.OPEN,
                 holds.c.expires_at <= now)).scalar_one()
             w.held -= int(overdue)
-            return d.wallet_view(w)
+            return views.wallet_view(w)
 
     def get_bill_grants(self, wallet_id: str) -> dict[str, Any]:
         with self._read() as conn:
@@ -525,7 +525,7 @@ class Store:
             rows = conn.execute(select(bill_grants.c.org, bill_grants.c.service)
                                 .where(bill_grants.c.wallet_id == wallet_id))
             # Sorted here, not by SQL: PostgreSQL's collation may order '-' differently from SQLite.
-            return _grants_view(wallet_id, sorted(Grant(r.org, r.service) for r in rows))
+            return views.grants_view(wallet_id, sorted(Grant(r.org, r.service) for r in rows))
 
     def ledger(self, wallet_id: str, limit: int, cursor: int | None, start: int | None,
                end: int | None) -> dict[str, Any]:
@@ -539,7 +539,7 @@ class Store:
             rows = conn.execute(q.order_by(t.c.id.desc()).limit(limit + 1)).all()
             page = rows[:limit]
             entries = _entries_of(conn, [r.id for r in page])
-        txns = [d.txn_view(_txn(r, entries.get(r.id, []))) for r in page]
+        txns = [views.txn_view(_txn(r, entries.get(r.id, []))) for r in page]
         return {"wallet": wallet_id, "transactions": txns,
                 "nextCursor": str(page[-1].id) if len(rows) > limit else None}
 
@@ -556,7 +556,7 @@ class Store:
         with self._read() as conn:
             rows = conn.execute(q.order_by(g.c.id.desc()).limit(limit + 1)).all()
         page = rows[:limit]
-        return {"events": [_event_view(r) for r in page],
+        return {"events": [views.event_view(r) for r in page],
                 "nextCursor": str(page[-1].id) if len(rows) > limit else None}
 
     def gas_stats(self, *, by: str, start: int | None, end: int | None, service: str | None,
@@ -635,10 +635,6 @@ def _window(q: Any, column: Any, start: int | None, end: int | None) -> Any:
     return q
 
 
-def _grants_view(wallet_id: str, grants: Sequence[Grant]) -> dict[str, Any]:
-    return {"wallet": wallet_id, "grants": [g.json() for g in grants]}
-
-
 def _entries_of(conn: Connection, txn_ids: Sequence[int]) -> dict[int, list[d.Entry]]:
     """The entries of these transactions, in the order they were written."""
     entries: dict[int, list[d.Entry]] = {}
@@ -685,30 +681,3 @@ def _day(micros: int) -> str:
 def _event_row(e: d.GasEvent, day: str) -> tuple[Any, ...]:
     return (e.txn_id, e.kind, e.org, e.wallet, e.provider, e.service, e.route, e.method, e.tokens, e.request_id,
             _json(e.details) if e.details else None, day, e.created_at)
-
-
-def _event_view(r: Any) -> dict[str, Any]:
-    view = {"id": r.id, "kind": r.kind, "time": d.iso(r.created_at), "org": r.org, "wallet": r.wallet_id,
-            "provider": r.provider, "service": r.service, "route": r.route, "method": r.method, "tokens": r.tokens,
-            "requestId": r.request_id, "transaction": r.txn_id}
-    if r.details:
-        view.update({k: v for k, v in orjson.loads(r.details).items() if k not in view})
-    return view
-
-
-def parse_time(value: str | None, name: str, end: bool = False) -> int | None:
-    """`YYYY-MM-DD` (a whole UTC day: `to` includes it) or an ISO-8601 instant → epoch microseconds."""
-    if value is None or value == "":
-        return None
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1 if end else 0)
-        else:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-    except ValueError:
-        raise d.Refusal(422, "INVALID_TIME", f"{name}: must be a date (YYYY-MM-DD) or an ISO-8601 time, "
-                        "e.g. 2026-01-31 or 2026-01-31T12:00:00Z", name) from None  # the value is not echoed
-    return int(moment.timestamp() * d.MICROS)

@@ -1,0 +1,148 @@
+"""`AsyncWalletClient`: the asynchronous twin of `WalletClient` (Janus); it sends what `Calls` plans."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+import httpx
+
+from tawa.names import Grant
+from tawa.wallet.client._calls import Calls, Plan, request_content, request_headers, unavailable
+from tawa.wallet.client._models import (
+    BatchResult,
+    BillGrants,
+    Charge,
+    GasEventsPage,
+    GasStats,
+    Hold,
+    HoldRequest,
+    Integrity,
+    LedgerPage,
+    NewOrgKey,
+    OrgKey,
+    ReserveCheck,
+    Reversal,
+    Settlement,
+    SettleRequest,
+    Wallet,
+)
+from tawa.wallet.settings import client_token, client_url
+
+T = TypeVar("T")
+
+
+class AsyncWalletClient:
+    """Asynchronous twin of `WalletClient`: same methods, awaited."""
+
+    def __init__(self, base_url: str | None = None, token: str | None = None, *, timeout: float = 10.0,
+                 transport: httpx.AsyncBaseTransport | None = None, limits: httpx.Limits | None = None) -> None:
+        self.base_url = (base_url or client_url()).rstrip("/")
+        self.token = token if token is not None else client_token()
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport,
+                                       limits=limits or httpx.Limits(max_connections=100))
+
+    async def __aenter__(self) -> AsyncWalletClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _run(self, plan: Plan[T]) -> T:
+        """Send what the plan asks for until it has its answer."""
+        try:
+            call, delay = next(plan)
+            while True:
+                if delay:
+                    await asyncio.sleep(delay)
+                try:
+                    response = await self._http.request(call.method, call.path, content=request_content(call),
+                                                         params=call.params, headers=request_headers(self.token, call))
+                except httpx.HTTPError as exc:
+                    raise unavailable(self.base_url, exc) from exc
+                call, delay = plan.send(response)
+        except StopIteration as done:
+            return cast(T, done.value)
+
+    async def create_wallet(self, org: str, *, idempotency_key: str | None = None) -> Wallet:
+        return await self._run(Calls.create_wallet(org, idempotency_key))
+
+    async def get_wallet(self, org: str) -> Wallet:
+        return await self._run(Calls.get_wallet(org))
+
+    async def ledger(self, org: str, *, limit: int = 50, cursor: str | None = None,
+                     from_: str | datetime | None = None, to: str | datetime | None = None) -> LedgerPage:
+        return await self._run(Calls.ledger(org, limit, cursor, from_, to))
+
+    async def purchase(self, org: str, tokens: int, *, idempotency_key: str | None = None) -> Charge:
+        return await self._run(Calls.purchase(org, tokens, idempotency_key))
+
+    async def check_reserve(self, org: str, tier: str, replicas: int = 1, *,
+                            idempotency_key: str | None = None) -> ReserveCheck:
+        return await self._run(Calls.check_reserve(org, tier, replicas, idempotency_key))
+
+    async def hosting_charge(self, org: str, component: str, hour: str | datetime, tokens: int, *,
+                             tier: str | None = None, pods: int | None = None, service: str | None = None,
+                             idempotency_key: str | None = None) -> Charge:
+        plan = Calls.hosting_charge(org, component, hour, tokens, tier, pods, service, idempotency_key)
+        return await self._run(plan)
+
+    async def get_bill_grants(self, org: str) -> BillGrants:
+        return await self._run(Calls.get_bill_grants(org))
+
+    async def put_bill_grants(self, org: str, grants: Sequence[Grant]) -> BillGrants:
+        return await self._run(Calls.put_bill_grants(org, grants))
+
+    async def hold(self, org: str, tokens: int, ttl_seconds: int = 300, *,
+                   idempotency_key: str | None = None) -> Hold:
+        return await self._run(Calls.hold(org, tokens, ttl_seconds, idempotency_key))
+
+    async def settle(self, hold: str, provider: str, tokens: int, *, service: str, route: str, method: str,
+                     request_id: str, idempotency_key: str | None = None) -> Settlement:
+        plan = Calls.settle(hold, provider, tokens, service, route, method, request_id, idempotency_key)
+        return await self._run(plan)
+
+    async def release(self, hold: str, *, idempotency_key: str | None = None) -> Hold:
+        return await self._run(Calls.release(hold, idempotency_key))
+
+    async def hold_batch(self, items: Sequence[HoldRequest], *,
+                         idempotency_key: str | None = None) -> list[BatchResult[Hold]]:
+        return await self._run(Calls.hold_batch(items, idempotency_key))
+
+    async def settle_batch(self, items: Sequence[SettleRequest], *,
+                           idempotency_key: str | None = None) -> list[BatchResult[Settlement]]:
+        return await self._run(Calls.settle_batch(items, idempotency_key))
+
+
+    async def gas_events(self, *, from_: str | datetime | None = None, to: str | datetime | None = None,
+                         service: str | None = None, org: str | None = None, limit: int = 100,
+                         cursor: str | None = None) -> GasEventsPage:
+        return await self._run(Calls.gas_events(from_, to, service, org, limit, cursor))
+
+    async def gas_stats(self, *, by: str = "day", from_: str | datetime | None = None,
+                        to: str | datetime | None = None, org: str | None = None,
+                        service: str | None = None) -> GasStats:
+        return await self._run(Calls.gas_stats(by, from_, to, org, service))
+
+    async def create_key(self, org: str, role: str, name: str = "") -> NewOrgKey:
+        return await self._run(Calls.create_key(org, role, name))
+
+    async def list_keys(self, org: str) -> list[OrgKey]:
+        return await self._run(Calls.list_keys(org))
+
+    async def revoke_key(self, org: str, key_id: str) -> None:
+        await self._run(Calls.revoke_key(org, key_id))
+
+    async def reverse(self, transaction: int, *, idempotency_key: str | None = None) -> Reversal:
+        return await self._run(Calls.reverse(transaction, idempotency_key))
+
+    async def integrity(self) -> Integrity:
+        return await self._run(Calls.integrity())
+
+    async def healthz(self) -> dict[str, Any]:
+        return await self._run(Calls.healthz())
