@@ -133,7 +133,7 @@ def _gate_verdict(component: Component, body: kopf.Body) -> Condition:
     else:
         checked_balance[(namespace_of(body), component.name)] = check.balance
         verdict = gate.covered(wallet, check.balance, check.required) if check.ok else \
-            gate.insufficient(component, wallet, check.balance, check.required, check.shortfall)
+            gate.insufficient_reserve(component, wallet, check.balance, check.required, check.shortfall)
     metrics.gate_decisions.labels(verdict.reason).inc()
     metrics.gate_open.labels(body.metadata.namespace, component.name, component.spec.owner).set(int(verdict.status))
     previous = condition(body.status, gate.GATE)
