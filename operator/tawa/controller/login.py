@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 import kopf
 
+from tawa.controller.context import context_of
+
 REQUEST_CONNECTIONS = 32
 # Long-lived watch streams each hold a connection: Components and Deployments,
 # per namespace when the operator watches a list of them, plus peering.
@@ -26,16 +28,14 @@ def connection_limit(namespaces: int) -> int:
     return REQUEST_CONNECTIONS + STREAMS_PER_NAMESPACE * max(1, namespaces) + 2
 
 
-NAMESPACES: list[str] = []  # set by `tawa operator run` before kopf starts
-
-
 @kopf.on.login()
-async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
+async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.AiohttpSession | None:
     """kopf's usual credentials (kubeconfig or in-cluster), in a session with a bounded pool."""
-    info = kopf.login_via_client(**kwargs)
+    info = kopf.login_via_client(memo=memo, **kwargs)
     if info is None:
         return None
-    connector = aiohttp.TCPConnector(limit=connection_limit(len(NAMESPACES)), ssl=info.as_ssl_context())
+    watched = len(context_of(memo).namespaces)
+    connector = aiohttp.TCPConnector(limit=connection_limit(watched), ssl=info.as_ssl_context())
     session = aiohttp.ClientSession(connector=connector, headers=info.as_http_headers(), trust_env=info.trust_env)
     return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace,
                                priority=info.priority, expiration=info.expiration, aiohttp_session=session)
