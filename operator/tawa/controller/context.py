@@ -139,7 +139,8 @@ def context_of(memo: Mapping[str, Any]) -> OperatorContext:
     """The context kopf carries in every handler's memo (`tawa operator run` puts it there)."""
     found = memo.get(MEMO_KEY)
     if not isinstance(found, OperatorContext):
-        raise RuntimeError("no OperatorContext in kopf's memo: start the operator with `tawa operator run`")
+        # Permanent: kopf would retry any other error, forever.
+        raise kopf.PermanentError("no OperatorContext in kopf's memo: start the operator with `tawa operator run`")
     return found
 
 
