@@ -18,7 +18,7 @@ def test_transition_time_moves_only_when_status_flips() -> None:
 
 def test_insufficient_reserve_message_names_everything_needed() -> None:
     component = check_component("analytics", {"insureco.io/pod-tier": "medium"}, {"owner": "startupco"})
-    verdict = gate.insufficient(component, "wallet-startupco", 50_000, 50_370, 370)
+    verdict = gate.insufficient_reserve(component, "wallet-startupco", 50_000, 50_370, 370)
     assert (verdict.type, verdict.status, verdict.reason) == ("DeployGate", False, "InsufficientReserve")
     for part in ("wallet-startupco", "50,000", "50,370", "370 short", "tawa wallet buy startupco 370",
                  'metadata.annotations["insureco.io/pod-tier"]'):

@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from tawa.controller import login
+from tawa.controller.context import OperatorContext, memo_for
+from tawa.controller.settings import OperatorSettings
 
 KUBECONFIG = {
     "apiVersion": "v1", "kind": "Config", "current-context": "c",
@@ -33,7 +35,8 @@ def test_login_keeps_the_kubeconfig_credentials_in_a_bounded_session(tmp_path: P
     monkeypatch.setenv("KUBECONFIG", str(path))
 
     async def log_in() -> tuple[str, str, int]:
-        context = await login.login(logger=logging.getLogger("test"), settings=kopf.OperatorSettings())
+        memo = memo_for(OperatorContext.from_settings(OperatorSettings()))  # the whole cluster: no namespaces
+        context = await login.login(logger=logging.getLogger("test"), settings=kopf.OperatorSettings(), memo=memo)
         assert isinstance(context, kopf.AiohttpSession)
         session = context.aiohttp_session
         try:

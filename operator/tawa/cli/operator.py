@@ -45,17 +45,19 @@ def run(namespaces: tuple[str, ...], liveness: str | None, peering: str | None, 
 
     _limit_malloc_arenas()
 
-    import tawa.controller.billing  # registers the hosting loop
+    import tawa.controller.billing  # noqa: F401  (registers the hosting loop)
     import tawa.controller.gatewatch  # noqa: F401  (re-checks closed deploy gates)
     import tawa.controller.handlers  # noqa: F401  (registers the handlers)
-    from tawa.controller import login
+    import tawa.controller.login  # noqa: F401  (registers kopf's session)
+    from tawa.controller.context import OperatorContext, memo_for
+    from tawa.controller.settings import OperatorSettings
 
-    login.NAMESPACES[:] = namespaces
+    context = OperatorContext.from_settings(OperatorSettings(), namespaces)
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL)
     if metrics_port:
         start_http_server(metrics_port)
     kopf.run(
         clusterwide=not namespaces, namespaces=list(namespaces), liveness_endpoint=liveness,
-        standalone=peering is None, peering_name=peering, priority=priority,
+        standalone=peering is None, peering_name=peering, priority=priority, memo=memo_for(context),
     )

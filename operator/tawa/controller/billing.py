@@ -29,9 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -41,18 +39,21 @@ from tawa.catalog.problems import CatalogError
 from tawa.catalog.validate import Component, check_component
 from tawa.controller import children, hosting, kubeapi, metrics, suspension
 from tawa.controller.conditions import Condition, condition
-from tawa.controller.handlers import RESOURCE, SETTINGS, namespace_of, wallet_client, write_status
+from tawa.controller.context import OperatorContext, context_of
+from tawa.controller.settings import OperatorSettings
+from tawa.controller.status import BILLING_MANAGER, RESOURCE, namespace_of, write_status
 from tawa.controller.suspension import Step, Suspension
 from tawa.gas.tiers import TIERS
 from tawa.resource import API_GROUP, TIER_ANNOTATION
-from tawa.wallet.client import IdempotencyConflict, InsufficientGas, WalletNotFound, WalletUnavailable, wallet_id
+from tawa.wallet.client import (
+    IdempotencyConflict,
+    InsufficientGas,
+    WalletClient,
+    WalletNotFound,
+    WalletUnavailable,
+    wallet_id,
+)
 
-BILLING_MANAGER = "tawa-operator-billing"
-CHARGE_CONCURRENCY = 16
-# The wallet calls have threads of their own, as many as may be in flight (the wallet
-# commits concurrent charges in groups): in the default pool, queued behind the status
-# writes of the same round, 1,000 charges took 9-10 s instead of 4 (bench-operator).
-_CHARGING = ThreadPoolExecutor(CHARGE_CONCURRENCY, thread_name_prefix="hosting-charge")
 log = logging.getLogger("tawa.hosting")
 POLL_SECONDS = 2.0
 
@@ -73,13 +74,13 @@ class Outcome:
         return paid[-1] if paid else None
 
 
-def charge_buckets(component: Component, uid: str, namespace: str, pods: int, due: list[str]) -> Outcome:
+def charge_buckets(wallet: WalletClient, component: Component, uid: str, namespace: str, pods: int,
+                   due: list[str]) -> Outcome:
     tokens = component.tier.tokens_per_hour * pods
     outcome = Outcome()
-    client = wallet_client()
     for bucket in due:
         try:
-            charge = client.hosting_charge(
+            charge = wallet.hosting_charge(
                 component.spec.owner, f"{namespace}/{component.name}", bucket, tokens,
                 tier=component.tier.name, pods=pods, service=component.name,
                 idempotency_key=hosting.idempotency_key(uid, bucket))
@@ -116,10 +117,22 @@ class Billed:
     last: str | None
     idle: frozenset[int] = frozenset()
 
-    def fields(self) -> dict[str, Any]:
+    def fields(self, period: float) -> dict[str, Any]:
         # None leaves idleHours out of the apply, which removes it from the status.
-        return {"lastChargedHour": self.last,
-                "idleHours": hosting.idle_hours(self.idle, SETTINGS.hosting_period) or None}
+        return {"lastChargedHour": self.last, "idleHours": hosting.idle_hours(self.idle, period) or None}
+
+
+@dataclass(frozen=True)
+class Round:
+    """One Component's round once the wallet answered: what it charged, what the status
+    records as billed, and the suspension policy's step."""
+    component: Component
+    body: kopf.Body
+    work: Work
+    outcome: Outcome
+    billed: Billed
+    step: Step
+    now: float
 
 
 def _gas_condition(owner: str, unpaid_tokens: int, unpaid: list[str], note: str) -> Condition:
@@ -141,39 +154,46 @@ def _unpaid_since(status: Mapping[str, Any]) -> float | None:
         return None
 
 
-def _note(body: kopf.Body, held: Suspension | None, now: float) -> str:
+def _note(suspend_after: float, body: kopf.Body, held: Suspension | None, now: float) -> str:
     """What the GasExhausted message adds about the policy: when it will act, or that it has."""
     if held is not None:
         return suspension.suspended_note(held)
-    if SETTINGS.suspend_after <= 0:
+    if suspend_after <= 0:
         return ""
     since = _unpaid_since(body.status)
-    return suspension.pending_note(math.floor(now) if since is None else since, SETTINGS.suspend_after)
+    return suspension.pending_note(math.floor(now) if since is None else since, suspend_after)
 
 
-def _record(component: Component, body: kopf.Body, pods: int, outcome: Outcome, billed: Billed,
-            held: Suspension | None, now: float) -> int:
-    """Metrics, GasExhausted (and its events) and the billing fields of the status;
-    returns the unpaid tokens."""
-    namespace, tokens = namespace_of(body), component.tier.tokens_per_hour * pods
-    unpaid_tokens = tokens * len(outcome.unpaid)
-    labels = (namespace, component.name, component.spec.owner)
+def _count(done: Round, held: Suspension | None, unpaid_tokens: int) -> None:
+    """The round in the metrics."""
+    component, outcome = done.component, done.outcome
+    labels = (namespace_of(done.body), component.name, component.spec.owner)
     if outcome.fresh:
+        tokens = component.tier.tokens_per_hour * done.work.pods
         metrics.hosting_tokens.labels(component.tier.name, component.spec.owner).inc(tokens * outcome.fresh)
     metrics.hosting_unpaid.labels(*labels).set(unpaid_tokens)
     metrics.gas_exhausted.labels(*labels).set(1 if outcome.unpaid else 0)
     metrics.suspended.labels(*labels).set(1 if held else 0)
+
+
+def _record(settings: OperatorSettings, done: Round, held: Suspension | None) -> int:
+    """Metrics, GasExhausted (and its events) and the billing fields of the status;
+    returns the unpaid tokens."""
+    body, outcome, owner = done.body, done.outcome, done.component.spec.owner
+    unpaid_tokens = done.component.tier.tokens_per_hour * done.work.pods * len(outcome.unpaid)
+    _count(done, held, unpaid_tokens)
     if outcome.deferred:
         kopf.warn(body, reason="HostingDeferred", message=outcome.deferred)
-    note = _note(body, held, now) if outcome.unpaid else ""
-    verdict = _gas_condition(component.spec.owner, unpaid_tokens, outcome.unpaid, note)
+    note = _note(settings.suspend_after, body, held, done.now) if outcome.unpaid else ""
+    verdict = _gas_condition(owner, unpaid_tokens, outcome.unpaid, note)
     was = (condition(body.status, "GasExhausted") or {}).get("status")
     if verdict.status and was != "True":
         kopf.warn(body, reason="HostingUnpaid", message=verdict.message)
     elif not verdict.status and was == "True":
         kopf.event(body, type="Normal", reason="HostingCharged", message="hosting is paid up again")
-    write_status(body, BILLING_MANAGER, [verdict], body.status.get("observedGeneration"), **billed.fields(),
-                 unpaidTokens=unpaid_tokens, suspended=held.to_status() if held else None)
+    write_status(body, BILLING_MANAGER, [verdict], body.status.get("observedGeneration"),
+                 **done.billed.fields(settings.hosting_period), unpaidTokens=unpaid_tokens,
+                 suspended=held.to_status() if held else None)
     return unpaid_tokens
 
 
@@ -184,49 +204,48 @@ def _admitted(component: Component, namespace: str) -> int:
     return component.spec.replicas if admitted is None else admitted
 
 
-def _resume(component: Component, body: kopf.Body, work: Work, held: Suspension, outcome: Outcome,
-            billed: Billed, now: float) -> None:
-    namespace = namespace_of(body)
-    replicas = _admitted(component, namespace)
+def _resume(settings: OperatorSettings, done: Round, held: Suspension) -> None:
+    component = done.component
+    replicas = _admitted(component, namespace_of(done.body))
     # Scaled back first: if the status write is lost, the next round resumes again.
-    kubeapi.scale_deployment(component.name, namespace, replicas, None, BILLING_MANAGER)
-    _record(component, body, work.pods, outcome, billed, None, now)
-    paid = component.tier.tokens_per_hour * work.pods * len(outcome.charged)
-    kopf.event(body, type="Normal", reason="Resumed", message=suspension.resumed_message(
+    kubeapi.scale_deployment(component.name, namespace_of(done.body), replicas, None, BILLING_MANAGER)
+    _record(settings, done, None)
+    paid = component.tier.tokens_per_hour * done.work.pods * len(done.outcome.charged)
+    kopf.event(done.body, type="Normal", reason="Resumed", message=suspension.resumed_message(
         component.name, wallet_id(component.spec.owner), paid, replicas, held.since))
 
 
-def _suspend(component: Component, body: kopf.Body, work: Work, outcome: Outcome, billed: Billed,
-             now: float) -> None:
-    held = Suspension(suspension.iso(now), work.due[-1], work.pods)
+def _suspend(settings: OperatorSettings, done: Round) -> None:
+    component, body = done.component, done.body
+    held = Suspension(suspension.iso(done.now), done.work.due[-1], done.work.pods)
     # Recorded first: a reconcile then keeps the Deployment at 0, and if the scale
     # is lost the next round (HOLD) makes it.
-    unpaid_tokens = _record(component, body, work.pods, outcome, billed, held, now)
+    unpaid_tokens = _record(settings, done, held)
     kubeapi.scale_deployment(component.name, namespace_of(body), 0, held.since, BILLING_MANAGER)
     since = _unpaid_since(body.status)
     kopf.warn(body, reason="Suspended", message=suspension.suspended_message(
-        component.name, wallet_id(component.spec.owner), component.spec.owner, unpaid_tokens, outcome.unpaid,
-        now if since is None else since, SETTINGS.suspend_after))
+        component.name, wallet_id(component.spec.owner), component.spec.owner, unpaid_tokens,
+        done.outcome.unpaid, done.now if since is None else since, settings.suspend_after))
 
 
-def _settle(component: Component, body: kopf.Body, work: Work, outcome: Outcome, billed: Billed,
-            step: Step, now: float) -> None:
+def _settle(settings: OperatorSettings, done: Round) -> None:
     """Record the round and carry out the policy's step. The order of the writes is
     what a crash between them leaves: the next round finishes the step."""
-    if step is Step.RESUME and work.suspension is not None:
-        _resume(component, body, work, work.suspension, outcome, billed, now)
-    elif step is Step.SUSPEND:
-        _suspend(component, body, work, outcome, billed, now)
+    held = done.work.suspension
+    if done.step is Step.RESUME and held is not None:
+        _resume(settings, done, held)
+    elif done.step is Step.SUSPEND:
+        _suspend(settings, done)
     else:
-        _record(component, body, work.pods, outcome, billed, work.suspension, now)
-        if step is Step.HOLD and work.suspension is not None and int(body.status.get("replicas") or 0) != 0:
+        _record(settings, done, held)
+        if done.step is Step.HOLD and held is not None and int(done.body.status.get("replicas") or 0) != 0:
             # Pods while suspended: a reconcile that raced the suspension, or a lost scale.
-            kubeapi.scale_deployment(component.name, namespace_of(body), 0, work.suspension.since,
+            kubeapi.scale_deployment(done.component.name, namespace_of(done.body), 0, held.since,
                                      BILLING_MANAGER)
 
 
-def _sleep_seconds(now: float) -> float:
-    period = SETTINGS.hosting_period
+def sleep_seconds(period: float, now: float) -> float:
+    """Until just after the next bucket starts, polling meanwhile for pods that become Ready."""
     to_next_bucket = hosting.bucket_start(now, period) + period - now
     return max(0.01, min(to_next_bucket + 0.01, POLL_SECONDS, period / 10))
 
@@ -251,44 +270,35 @@ def kept(body: kopf.Body) -> dict[str, Any]:
                 "generation": meta.get("generation"), "annotations": annotations}}
 
 
-# The latest body of every Component, by uid; the last bucket charged for it in this
-# process (status.lastChargedHour may lag behind our own writes); and the last bucket
-# (number) in which this process saw it with Ready pods, which it never records idle.
-_components: dict[str, dict[str, Any]] = {}
-_last_charged: dict[str, str | None] = {}
-_seen_ready: dict[str, int] = {}
+def track(context: OperatorContext, body: kopf.Body, deleted: bool) -> None:
+    """Keep the Component's latest body for the hosting loop; a deleted one is not charged again."""
+    state, uid = context.hosting, body.metadata.uid
+    if deleted:
+        state.forget(uid)
+        return
+    if uid not in state.components and (condition(body.status, "GasExhausted") or {}).get("status") == "True":
+        # First sight while unpaid: before a restart, pods may have been Ready in this
+        # bucket and its charge refused. Owed, it must not be recorded idle (forgiven).
+        state.seen_ready[uid] = int(context.clock() // context.settings.hosting_period)
+    state.components[uid] = kept(body)
+    # The later of ours and the status: another replica may have settled further (a resume).
+    state.last_charged[uid] = hosting.later(state.last_charged.get(uid), body.status.get("lastChargedHour"))
 
 
 @kopf.on.event(*RESOURCE)
-async def track_component(body: kopf.Body, type: str | None, **_: Any) -> None:
-    if not _tasks:
-        # Started from a resource handler, whose context lets the loop post Events.
-        _tasks.append(asyncio.create_task(hosting_loop(_stop), name="hosting"))
-    uid = body.metadata.uid
-    if type == "DELETED":  # a deleted Component is not charged again
-        _components.pop(uid, None)
-        _last_charged.pop(uid, None)
-        _seen_ready.pop(uid, None)
-        return
-    if uid not in _components and (condition(body.status, "GasExhausted") or {}).get("status") == "True":
-        # First sight while unpaid: before a restart, pods may have been Ready in this
-        # bucket and its charge refused. Owed, it must not be recorded idle (forgiven).
-        _seen_ready[uid] = int(time.time() // SETTINGS.hosting_period)
-    _components[uid] = kept(body)
-    # The later of ours and the status: another replica may have settled further (a resume).
-    _last_charged[uid] = hosting.later(_last_charged.get(uid), body.status.get("lastChargedHour"))
+async def track_component(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    context = context_of(memo)
+    # Started from a resource handler, whose context lets the loop post Events.
+    context.start_once("hosting", lambda: hosting_loop(context))
+    track(context, body, type == "DELETED")
 
 
-def _window(now: float) -> range:
-    return hosting.window(now, SETTINGS.hosting_period, SETTINGS.catch_up_buckets)
+def _window(settings: OperatorSettings, now: float) -> range:
+    return hosting.window(now, settings.hosting_period, settings.catch_up_buckets)
 
 
-def _index(bucket: str | None) -> int | None:
-    return None if bucket is None else hosting.bucket_index(bucket, SETTINGS.hosting_period)
-
-
-def _idle(status: Mapping[str, Any], within: range) -> frozenset[int]:
-    return hosting.idle_buckets(status.get("idleHours"), SETTINGS.hosting_period, within)
+def _index(bucket: str | None, period: float) -> int | None:
+    return None if bucket is None else hosting.bucket_index(bucket, period)
 
 
 def as_running(component: Component, status: Mapping[str, Any]) -> Component:
@@ -300,46 +310,63 @@ def as_running(component: Component, status: Mapping[str, Any]) -> Component:
     return replace(component, annotations={**component.annotations, TIER_ANNOTATION: running})
 
 
-async def _charge_one(work: Work) -> None:
+def _billed(context: OperatorContext, work: Work, outcome: Outcome, step: Step, now: float) -> Billed:
+    """The last bucket billed after the round, and the idle buckets still worth recording."""
+    period = context.settings.hosting_period
+    last = hosting.later(outcome.last_paid(), context.hosting.last_charged.get(work.uid))
+    if step is Step.RESUME and work.suspension is not None:
+        last = suspension.settled_through(work.suspension.hour, now, period)
+    # A bucket charged with pods is not idle, paid or not: unpaid, it stays owed.
+    attempted = {hosting.bucket_index(b, period) for b in work.due}
+    within = _window(context.settings, now)
+    return Billed(last, hosting.pruned_idle(work.idle - attempted, _index(last, period), within))
+
+
+async def charge(context: OperatorContext, work: Work) -> Round | None:
+    """Charge a Component's due buckets (None: its spec is no longer valid) and decide
+    what the round records and whether the policy suspends or resumes it."""
     body = kopf.Body(cast(kopf.RawBody, work.raw))
     component = _valid(body)
     if component is None:
-        return
+        return None
     component = as_running(component, body.status)
     outcome = await asyncio.get_running_loop().run_in_executor(
-        _CHARGING, charge_buckets, component, work.uid, namespace_of(body), work.pods, work.due)
-    now = time.time()
-    step = suspension.decide(SETTINGS.suspend_after, work.suspension is not None, bool(outcome.unpaid),
+        context.charging, charge_buckets, context.wallet, component, work.uid, namespace_of(body), work.pods,
+        work.due)
+    now = context.clock()
+    step = suspension.decide(context.settings.suspend_after, work.suspension is not None, bool(outcome.unpaid),
                              outcome.deferred is not None, _unpaid_since(body.status), now)
-    last = hosting.later(outcome.last_paid(), _last_charged.get(work.uid))
-    if step is Step.RESUME and work.suspension is not None:
-        last = suspension.settled_through(work.suspension.hour, now, SETTINGS.hosting_period)
-    if work.uid in _components:
-        _last_charged[work.uid] = last
-    # A bucket charged with pods is not idle, paid or not: unpaid, it stays owed.
-    attempted = {hosting.bucket_index(b, SETTINGS.hosting_period) for b in work.due}
-    billed = Billed(last, hosting.pruned_idle(work.idle - attempted, _index(last), _window(now)))
-    await asyncio.to_thread(_settle, component, body, work, outcome, billed, step, now)
+    billed = _billed(context, work, outcome, step, now)
+    if work.uid in context.hosting.components:
+        context.hosting.last_charged[work.uid] = billed.last
+    return Round(component, body, work, outcome, billed, step, now)
 
 
-def due_now(now: float) -> list[Work]:
+async def _charge_one(context: OperatorContext, work: Work) -> None:
+    done = await charge(context, work)
+    if done is not None:
+        await asyncio.to_thread(_settle, context.settings, done)
+
+
+def due_now(context: OperatorContext, now: float) -> list[Work]:
     """Every Component with Ready pods and buckets not charged yet, and every suspended
     one (no pods), with the buckets it owes; neither includes its idle buckets."""
-    period, limit, within = SETTINGS.hosting_period, SETTINGS.catch_up_buckets, _window(now)
+    settings, state = context.settings, context.hosting
+    period, limit, within = settings.hosting_period, settings.catch_up_buckets, _window(settings, now)
     work = []
-    for uid, raw in list(_components.items()):
+    for uid, raw in list(state.components.items()):
         status = raw.get("status") or {}
-        idle = _idle(status, within)
+        idle = hosting.idle_buckets(status.get("idleHours"), period, within)
         held = Suspension.from_status(status.get("suspended"))
         if held is not None:  # retried every round: a purchase resumes it within seconds
-            owed = hosting.billable(held.owed(_last_charged.get(uid), period, limit), idle, period)
+            owed = hosting.billable(held.owed(state.last_charged.get(uid), period, limit), idle, period)
             work.append(Work(uid, raw, owed, held.pods, held, idle))
             continue
         ready = int(status.get("readyReplicas") or 0)
         if ready <= 0:
             continue
-        _seen_ready[uid] = within.stop - 1
-        due = hosting.billable(hosting.buckets_due(_last_charged.get(uid), now, period, limit), idle, period)
+        state.seen_ready[uid] = within.stop - 1
+        due = hosting.billable(hosting.buckets_due(state.last_charged.get(uid), now, period, limit), idle, period)
         if due:
             work.append(Work(uid, raw, due, ready, None, idle))
     return work
@@ -353,59 +380,53 @@ class Idle:
     idle: frozenset[int]
 
 
-def idle_now(now: float) -> list[Idle]:
+def idle_now(context: OperatorContext, now: float) -> list[Idle]:
     """Every Component with no Ready pods whose current bucket is not recorded idle yet:
     one status write per Component and idle bucket, not one per poll."""
-    within = _window(now)
+    state, period, within = context.hosting, context.settings.hosting_period, _window(context.settings, now)
     current, marks = within.stop - 1, []
-    for uid, raw in list(_components.items()):
+    for uid, raw in list(state.components.items()):
         status = raw.get("status") or {}
         if int(status.get("readyReplicas") or 0) > 0 or Suspension.from_status(status.get("suspended")):
             continue  # charged; or suspended, whose hours at 0 pods the resume settles
-        charged, idle = _index(_last_charged.get(uid)), _idle(status, within)
-        if hosting.marks_idle(current, charged, _seen_ready.get(uid), idle):
+        charged = _index(state.last_charged.get(uid), period)
+        idle = hosting.idle_buckets(status.get("idleHours"), period, within)
+        if hosting.marks_idle(current, charged, state.seen_ready.get(uid), idle):
             marks.append(Idle(uid, raw, hosting.pruned_idle(idle | {current}, charged, within)))
     return marks
 
 
-def _record_idle(mark: Idle) -> None:
+def _record_idle(context: OperatorContext, mark: Idle) -> None:
     """Write the idle buckets, repeating the rest of what the billing writer owns:
     its apply would drop whatever it left out."""
     body = kopf.Body(cast(kopf.RawBody, mark.raw))
     gas = condition(body.status, "GasExhausted")
     carried = [] if gas is None else [Condition("GasExhausted", gas.get("status") == "True",
                                                 str(gas.get("reason", "")), str(gas.get("message", "")))]
+    billed = Billed(context.hosting.last_charged.get(mark.uid), mark.idle)
     write_status(body, BILLING_MANAGER, carried, body.status.get("observedGeneration"),
-                 **Billed(_last_charged.get(mark.uid), mark.idle).fields(),
-                 unpaidTokens=body.status.get("unpaidTokens"))
+                 **billed.fields(context.settings.hosting_period), unpaidTokens=body.status.get("unpaidTokens"))
 
 
-async def hosting_loop(stopped: asyncio.Event) -> None:
-    """One loop for all Components: at each bucket boundary (and briefly between
-    them, for pods that become Ready mid-bucket) charge whatever is due, and
-    record the buckets of Components with no Ready pods as idle."""
-    while not stopped.is_set():
-        now = time.time()
-        jobs = [*(_charge_one(w) for w in due_now(now)),
-                *(asyncio.to_thread(_record_idle, m) for m in idle_now(now))]
-        if jobs:
-            results = await asyncio.gather(*jobs, return_exceptions=True)
-            for failure in (r for r in results if isinstance(r, Exception)):
-                log.warning("hosting round failed and will be retried: %r", failure)
+async def hosting_round(context: OperatorContext) -> None:
+    """Charge whatever is due now, and record the current bucket of Components with no
+    Ready pods as idle; a failure is logged, and the next round retries it."""
+    now = context.clock()
+    jobs = [*(_charge_one(context, w) for w in due_now(context, now)),
+            *(asyncio.to_thread(_record_idle, context, m) for m in idle_now(context, now))]
+    if jobs:
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        for failure in (r for r in results if isinstance(r, Exception)):
+            log.warning("hosting round failed and will be retried: %r", failure)
+
+
+async def hosting_loop(context: OperatorContext) -> None:
+    """One loop for all Components: a round at each bucket boundary, and briefly between
+    them, for pods that become Ready mid-bucket."""
+    while not context.stopped.is_set():
+        await hosting_round(context)
         try:
-            await asyncio.wait_for(stopped.wait(), _sleep_seconds(time.time()))
+            await asyncio.wait_for(context.stopped.wait(),
+                                   sleep_seconds(context.settings.hosting_period, context.clock()))
         except TimeoutError:
             pass
-
-
-_stop = asyncio.Event()
-
-
-@kopf.on.cleanup()
-async def stop_hosting(**_: Any) -> None:
-    _stop.set()
-    await asyncio.gather(*_tasks, return_exceptions=True)
-    _tasks.clear()
-
-
-_tasks: list[asyncio.Task[None]] = []

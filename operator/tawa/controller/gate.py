@@ -23,7 +23,7 @@ def nothing_to_reserve(wallet: str) -> Condition:
     return Condition(GATE, True, "ReserveCovered", f"0 replicas: no reserve is needed from {wallet}")
 
 
-def insufficient(component: Component, wallet: str, balance: int, required: int, shortfall: int) -> Condition:
+def insufficient_reserve(component: Component, wallet: str, balance: int, required: int, shortfall: int) -> Condition:
     tier, replicas = component.tier, component.spec.replicas
     return Condition(GATE, False, "InsufficientReserve", (
         f"deploy blocked: {wallet} holds {_t(balance)} tokens but {replicas} × {tier.name} pod(s) "

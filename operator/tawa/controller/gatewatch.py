@@ -14,46 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
 
 from tawa.controller import gate, kubeapi
 from tawa.controller.conditions import condition
-from tawa.controller.handlers import (
-    RESOURCE,
-    SETTINGS,
-    checked_balance,
-    component_lock,
-    forget_component,
-    namespace_of,
-    reconcile_component,
-    wallet_client,
-)
+from tawa.controller.context import Closed, Key, OperatorContext, context_of
+from tawa.controller.reconcile import Owned, Targets, reconcile_component
+from tawa.controller.status import RESOURCE, namespace_of
 from tawa.wallet.client import WalletError, WalletNotFound
 
 log = logging.getLogger("tawa.gate")
-
-
-@dataclass(frozen=True)
-class Closed:
-    """A Component whose gate is closed, as its status says."""
-    owner: str
-    reason: str
-
-
-@dataclass
-class Backoff:
-    failures: int = 0
-    until: float = 0.0
-
-
-_closed: dict[tuple[str, str], Closed] = {}
-_backoff: dict[str, Backoff] = defaultdict(Backoff)
-_indices: dict[str, Any] = {}
 
 
 def closed_gate(body: kopf.Body) -> Closed | None:
@@ -67,79 +40,74 @@ def closed_gate(body: kopf.Body) -> Closed | None:
 
 
 @kopf.on.event(*RESOURCE)  # type: ignore[arg-type]  # kopf's protocol names no index kwargs
-async def track_gate(body: kopf.Body, type: str | None, components_by_name: kopf.Index[str, Any],
-                     owned_deployments: kopf.Index[tuple[str, str], Any], **_: Any) -> None:
-    if not _tasks:
+async def track_gate(body: kopf.Body, type: str | None, memo: kopf.Memo, components_by_name: Targets,
+                     owned_deployments: Owned, **_: Any) -> None:
+    context = context_of(memo)
+    if "gate" not in context.tasks:
         # Started from a resource handler, whose context lets a re-check post Events.
-        _indices.update(components_by_name=components_by_name, owned_deployments=owned_deployments)
-        _tasks.append(asyncio.create_task(gate_loop(_stop), name="gate"))
+        context.gate.indices.update(components_by_name=components_by_name, owned_deployments=owned_deployments)
+        context.start_once("gate", lambda: gate_loop(context))
     key = (namespace_of(body), body.metadata["name"])
     closed = None if type == "DELETED" else closed_gate(body)
     if closed is None:
-        _closed.pop(key, None)
+        context.gate.closed.pop(key, None)
         if type == "DELETED":
-            forget_component(*key)
+            context.forget(key)
     else:
-        _closed[key] = closed
+        context.gate.closed[key] = closed
 
 
-def _recheck(namespace: str, name: str) -> None:
+def _recheck(context: OperatorContext, key: Key) -> None:
     """Reconcile from a fresh read, under the lock kopf's handler takes too."""
-    with component_lock(namespace, name):
+    namespace, name = key
+    with context.locks.of(key):
         raw = kubeapi.read_component(name, namespace)
         if raw is None or closed_gate(body := kopf.Body(cast(kopf.RawBody, raw))) is None:
             return  # deleted, or reconciled meanwhile
-        reconcile_component(body, _indices["components_by_name"], _indices["owned_deployments"])
+        indices = context.gate.indices
+        reconcile_component(context, body, indices["components_by_name"], indices["owned_deployments"])
 
 
-async def recheck_org(org: str, keys: list[tuple[str, str]], now: float) -> None:
-    backoff = _backoff[org]
+async def recheck_org(context: OperatorContext, org: str, keys: list[Key], now: float) -> None:
+    state = context.gate
+    backoff = state.backoff[org]
     if now < backoff.until:
         return
     try:
-        balance: int | None = (await asyncio.to_thread(wallet_client().get_wallet, org)).available.hosting
+        balance: int | None = (await asyncio.to_thread(context.wallet.get_wallet, org)).available.hosting
     except WalletNotFound:
         balance = None
     except WalletError as exc:  # unreachable, or an answer we cannot use: try again later
         backoff.failures += 1
-        backoff.until = now + gate.retry_delay(backoff.failures, SETTINGS.gate_retry_max)
+        backoff.until = now + gate.retry_delay(backoff.failures, context.settings.gate_retry_max)
         log.info("gate re-check of %s deferred: %s", org, exc)
         return
-    _backoff.pop(org, None)
+    state.backoff.pop(org, None)
     for key in keys:
-        closed = _closed.get(key)
-        if closed is not None and not gate.still_closed(closed.reason, checked_balance.get(key), balance):
-            await asyncio.to_thread(_recheck, *key)
+        closed = state.closed.get(key)
+        if closed is not None and not gate.still_closed(closed.reason, state.checked_balance.get(key), balance):
+            await asyncio.to_thread(_recheck, context, key)
 
 
-def closed_by_org() -> dict[str, list[tuple[str, str]]]:
-    orgs: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for key, closed in list(_closed.items()):
+def closed_by_org(context: OperatorContext) -> dict[str, list[Key]]:
+    state = context.gate
+    orgs: dict[str, list[Key]] = defaultdict(list)
+    for key, closed in list(state.closed.items()):
         orgs[closed.owner].append(key)
-    for org in set(_backoff) - set(orgs):
-        _backoff.pop(org, None)  # no closed gate left: no backoff to keep
+    for org in set(state.backoff) - set(orgs):
+        state.backoff.pop(org, None)  # no closed gate left: no backoff to keep
     return orgs
 
 
-async def gate_loop(stopped: asyncio.Event) -> None:
-    while not stopped.is_set():
-        now = time.monotonic()
-        results = await asyncio.gather(*(recheck_org(org, keys, now) for org, keys in closed_by_org().items()),
+async def gate_loop(context: OperatorContext) -> None:
+    while not context.stopped.is_set():
+        now = context.monotonic()
+        results = await asyncio.gather(*(recheck_org(context, org, keys, now)
+                                         for org, keys in closed_by_org(context).items()),
                                        return_exceptions=True)
         for failure in (r for r in results if isinstance(r, Exception)):
             log.warning("gate re-check failed and will be retried: %r", failure)
         try:
-            await asyncio.wait_for(stopped.wait(), SETTINGS.gate_poll_interval)
+            await asyncio.wait_for(context.stopped.wait(), context.settings.gate_poll_interval)
         except TimeoutError:
             pass
-
-
-_stop = asyncio.Event()
-_tasks: list[asyncio.Task[None]] = []
-
-
-@kopf.on.cleanup()
-async def stop_gate_watcher(**_: Any) -> None:
-    _stop.set()
-    await asyncio.gather(*_tasks, return_exceptions=True)
-    _tasks.clear()

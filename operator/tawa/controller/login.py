@@ -20,6 +20,7 @@ import aiohttp
 import kopf
 from kubernetes import client
 
+from tawa.controller.context import context_of
 from tawa.kube import NoCluster, configuration
 
 REQUEST_CONNECTIONS = 32
@@ -31,9 +32,6 @@ STREAMS_PER_NAMESPACE = 3
 def connection_limit(namespaces: int) -> int:
     """Connections for kopf's session: requests, plus every watch stream it may hold."""
     return REQUEST_CONNECTIONS + STREAMS_PER_NAMESPACE * max(1, namespaces) + 2
-
-
-NAMESPACES: list[str] = []  # set by `tawa operator run` before kopf starts
 
 
 def connection_info(loaded: client.Configuration, trust_env: bool) -> kopf.ConnectionInfo:
@@ -48,13 +46,14 @@ def connection_info(loaded: client.Configuration, trust_env: bool) -> kopf.Conne
 
 
 @kopf.on.login()
-async def login(*, settings: kopf.OperatorSettings, **_: Any) -> kopf.AiohttpSession:
+async def login(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> kopf.AiohttpSession:
     """`tawa.kube.configuration`'s credentials, in a session with a bounded pool."""
     try:
         info = connection_info(configuration(), settings.networking.trust_env)
     except NoCluster as exc:
         raise kopf.LoginError(str(exc)) from None
-    connector = aiohttp.TCPConnector(limit=connection_limit(len(NAMESPACES)), ssl=info.as_ssl_context())
+    watched = len(context_of(memo).namespaces)
+    connector = aiohttp.TCPConnector(limit=connection_limit(watched), ssl=info.as_ssl_context())
     session = aiohttp.ClientSession(connector=connector, headers=info.as_http_headers(), trust_env=info.trust_env)
     return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace,
                                priority=info.priority, expiration=info.expiration, aiohttp_session=session)
