@@ -107,3 +107,21 @@ def test_wallet_settings_read_the_environment_as_before(config: Path, monkeypatc
     assert settings.max_body_bytes == 2048 and settings.operator_token is None
     assert settings.database_url == f"sqlite:///{defaults.data_dir() / 'wallet.db'}"
     assert ServerSettings.from_env(database_url="sqlite:///x.db").database_url == "sqlite:///x.db"
+
+
+def test_cli_flags_default_to_the_settings(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tawa.cli import catalog, wallet
+
+    def wallet_url(*args: str) -> str:
+        return str(wallet.group.make_context("wallet", [*args, "balance"]).params["wallet_url"])
+
+    def env(*args: str) -> str:
+        return str(catalog.env.make_context("env", [*args, "f.yaml"]).params["env_name"])
+
+    assert (wallet_url(), env()) == (defaults.WALLET_URL, "prod")
+    config.write_text("wallet-url: http://file:1\nenv: staging\n")
+    assert (wallet_url(), env()) == ("http://file:1", "staging")
+    monkeypatch.setenv("TAWA_WALLET_URL", "http://env:2")
+    monkeypatch.setenv("TAWA_ENV", "dev")
+    assert (wallet_url(), env()) == ("http://env:2", "dev")
+    assert (wallet_url("--wallet-url", "http://flag:3"), env("--env", "prod")) == ("http://flag:3", "prod")

@@ -20,8 +20,9 @@ from tawa.settings import SharedSettings
 DEFAULT_FILE = Path("catalog-info.yaml")
 file_argument = click.argument("file", type=click.Path(path_type=Path), default=DEFAULT_FILE)
 env_option = click.option(
-    "--env", "env_name", default=lambda: SharedSettings().env, show_default="TAWA_ENV, else the config file, else prod",
-    help="Platform environment: sets the {service}-{env} namespace and the Janus URL.",
+    "--env", "env_name", default=lambda: SharedSettings().env,
+    help="Platform environment: sets the {service}-{env} namespace and the Janus URL "
+         "[TAWA_ENV, the config file's env, default prod].",
 )
 
 

@@ -26,8 +26,8 @@ NEGATIVE_NUMBER = re.compile(r"-\d[\d,_.]*")
 
 
 @click.group(name="wallet")
-@click.option("--wallet-url", default=lambda: SharedSettings().wallet_url, show_default=WALLET_URL,
-              help="Wallet service URL (TAWA_WALLET_URL).")
+@click.option("--wallet-url", default=lambda: SharedSettings().wallet_url,
+              help=f"Wallet service URL [TAWA_WALLET_URL, the config file's wallet-url, default {WALLET_URL}].")
 @click.pass_context
 def group(ctx: click.Context, wallet_url: str) -> None:
     """Gas wallets: balance, ledger, buying tokens, and the wallet service itself."""
