@@ -13,14 +13,16 @@ from tawa.catalog.problems import CatalogError
 from tawa.catalog.render import render_component
 from tawa.catalog.validate import Component, load_catalog
 from tawa.cli.output import EXIT_BAD_INPUT, fail, json_option, print_json
+from tawa.settings import SharedSettings
 
 # Existence is checked when the file is read, so a missing file is one line naming the fix
 # (click's own check prints its usage block), the same for the argument and `--file`.
 DEFAULT_FILE = Path("catalog-info.yaml")
 file_argument = click.argument("file", type=click.Path(path_type=Path), default=DEFAULT_FILE)
 env_option = click.option(
-    "--env", "env_name", envvar="TAWA_ENV", default="prod", show_default=True,
-    help="Platform environment: sets the {service}-{env} namespace and the Janus URL.",
+    "--env", "env_name", default=lambda: SharedSettings().env,
+    help="Platform environment: sets the {service}-{env} namespace and the Janus URL "
+         "[TAWA_ENV, the config file's env, default prod].",
 )
 
 

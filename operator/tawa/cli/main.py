@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from tawa import __version__
 from tawa.cli import catalog, deploy, dev, gas, janus, operator, wallet
-from tawa.cli.config import ConfigError, apply_config
 from tawa.cli.output import EXIT_BAD_INPUT, fail
+from tawa.settings import ConfigError, SharedSettings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,9 +23,12 @@ def cli() -> None:
     Exit codes: 0 ok, 1 refused or blocked, 2 bad input.
     """
     try:
-        apply_config()
+        settings = SharedSettings()  # a broken config file is one line here, whatever the command
     except ConfigError as exc:
         fail(str(exc), EXIT_BAD_INPUT)
+    if settings.kubeconfig:
+        # The kubernetes client and kopf read KUBECONFIG from the process environment themselves.
+        os.environ["KUBECONFIG"] = settings.kubeconfig
 
 
 for group in (catalog.group, gas.group, wallet.group, janus.group, operator.group, dev.group):

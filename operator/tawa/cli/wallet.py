@@ -7,7 +7,6 @@ wallet unreachable), 2 bad input.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import uuid
@@ -18,7 +17,8 @@ import click
 
 from tawa import names
 from tawa.cli.output import EXIT_BAD_INPUT, EXIT_REFUSED, fail, json_option, print_json, print_table, tokens
-from tawa.wallet.settings import DEFAULT_PORT, DEFAULT_URL, MAX_TOKENS, default_database_url
+from tawa.defaults import MAX_TOKENS, WALLET_PORT, WALLET_URL
+from tawa.settings import SharedSettings
 
 T = TypeVar("T")
 PRESETS = (10_000, 25_000, 50_000, 100_000)
@@ -26,8 +26,8 @@ NEGATIVE_NUMBER = re.compile(r"-\d[\d,_.]*")
 
 
 @click.group(name="wallet")
-@click.option("--wallet-url", envvar="TAWA_WALLET_URL", default=DEFAULT_URL, show_default=True,
-              help="Wallet service URL (TAWA_WALLET_URL).")
+@click.option("--wallet-url", default=lambda: SharedSettings().wallet_url,
+              help=f"Wallet service URL [TAWA_WALLET_URL, the config file's wallet-url, default {WALLET_URL}].")
 @click.pass_context
 def group(ctx: click.Context, wallet_url: str) -> None:
     """Gas wallets: balance, ledger, buying tokens, and the wallet service itself."""
@@ -38,7 +38,7 @@ def group(ctx: click.Context, wallet_url: str) -> None:
 
 
 @click.command()
-@click.option("--port", type=int, default=DEFAULT_PORT, envvar="TAWA_WALLET_PORT", show_default=True)
+@click.option("--port", type=int, default=WALLET_PORT, envvar="TAWA_WALLET_PORT", show_default=True)
 @click.option("--host", default="127.0.0.1", envvar="TAWA_WALLET_HOST", show_default=True,
               help="Address to listen on (0.0.0.0 in a container).")
 @click.option("--database-url", envvar="TAWA_WALLET_DATABASE_URL", default=None,
@@ -62,7 +62,7 @@ def serve(port: int, host: str, database_url: str | None, insecure_no_auth: bool
     from tawa.wallet.settings import ServerSettings
 
     try:
-        settings = ServerSettings.from_env(database_url=database_url or default_database_url(),
+        settings = ServerSettings.from_env(database_url=database_url,
                                            insecure_no_auth=insecure_no_auth or None)
     except ValueError as exc:
         fail(str(exc), EXIT_BAD_INPUT)
@@ -94,7 +94,7 @@ group.add_command(serve)
 
 
 def _org(org: str | None) -> str:
-    org = org or os.environ.get("TAWA_ORG")
+    org = org or SharedSettings().org
     if not org:
         fail("name the org (tawa wallet balance ORG), or set TAWA_ORG", EXIT_BAD_INPUT)
     return checked_org(org)

@@ -1,18 +1,20 @@
-"""Operator settings, from TAWA_* environment variables."""
+"""Operator settings, from TAWA_* environment variables (then the config file: tawa.settings)."""
 
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from tawa import defaults
 from tawa.catalog.env import DEFAULT_PLATFORM_SERVICES
+from tawa.settings import TawaSettings
 
 
-class OperatorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TAWA_", extra="ignore")
+class OperatorSettings(TawaSettings):
+    model_config = SettingsConfigDict(env_prefix="TAWA_")
 
     env: str = Field("prod", description="Platform environment: {service}-{env} namespaces, janus-{env}.")
-    wallet_url: str = "http://127.0.0.1:8081"
+    wallet_url: str = defaults.WALLET_URL
     wallet_token: str = ""
     hosting_period: float = Field(3600.0, gt=0, description="Seconds per hosting bucket ('hour').")
     gate_poll_interval: float = Field(2.0, gt=0, description=(

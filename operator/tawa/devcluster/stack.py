@@ -18,14 +18,14 @@ from pathlib import Path
 
 from tawa.devcluster.cluster import install_crds, start_control_plane
 from tawa.devcluster.processes import Process, free_port, wait_until
+from tawa.settings import SharedSettings
 
 DEV_ENV = "dev"
 LOGS = "logs"  # kept by `tawa dev down`, deleted by `--purge`
 
 
 def state_dir() -> Path:
-    base = Path(os.environ.get("TAWA_DATA_DIR") or Path.home() / ".local" / "share" / "tawa")
-    return base / "dev"
+    return SharedSettings().data_dir / "dev"
 
 
 @dataclass

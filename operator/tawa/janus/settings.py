@@ -1,32 +1,31 @@
 """Janus settings, read from the environment (prefix TAWA_JANUS_) and the CLI flags.
 
-The wallet's own names are shared with the other programs (docs/design.md):
-TAWA_WALLET_URL, TAWA_WALLET_TOKEN, TAWA_DATA_DIR.
+The wallet's own names are shared with the other programs (docs/design.md): TAWA_WALLET_URL,
+TAWA_WALLET_TOKEN, TAWA_DATA_DIR; below the environment, the config file (tawa.settings).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from tawa import defaults
+from tawa.catalog.env import JANUS_PORT
+from tawa.settings import DataDir, TawaSettings
 
 
-def _default_data_dir() -> Path:
-    return Path(os.environ.get("TAWA_DATA_DIR") or Path.home() / ".local" / "share" / "tawa")
-
-
-class JanusSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TAWA_JANUS_", extra="ignore", frozen=True)
+class JanusSettings(TawaSettings):
+    model_config = SettingsConfigDict(env_prefix="TAWA_JANUS_", frozen=True)
 
     host: str = "0.0.0.0"
-    port: int = Field(3000, ge=0, le=65535)
+    port: int = Field(JANUS_PORT, ge=0, le=65535)
     # One process per core shares the port with SO_REUSEPORT; each keeps its own holds.
     workers: int = Field(1, ge=1, le=64)
 
     wallet_url: str = Field(
-        "http://127.0.0.1:8081", validation_alias=AliasChoices("TAWA_WALLET_URL", "wallet_url")
+        defaults.WALLET_URL, validation_alias=AliasChoices("TAWA_WALLET_URL", "wallet_url")
     )
     wallet_token: str | None = Field(
         None, validation_alias=AliasChoices("TAWA_WALLET_TOKEN", "wallet_token"), repr=False
@@ -84,9 +83,7 @@ class JanusSettings(BaseSettings):
         1000, ge=0, description="per-org tokens of unbilled usage allowed while the wallet is down"
     )
     wallet_retry: float = Field(1.0, gt=0, description="seconds between wallet retries when it is down")
-    data_dir: Path = Field(
-        default_factory=_default_data_dir, validation_alias=AliasChoices("TAWA_DATA_DIR", "data_dir")
-    )
+    data_dir: DataDir
     spool_path: Path | None = None
 
     log_level: str = "INFO"

@@ -28,11 +28,11 @@ from enum import StrEnum
 from typing import Any, ClassVar, NamedTuple
 
 from tawa import names
+from tawa.defaults import INTRO_GRANT as INTRO_GRANT  # the wallet's rules name them: domain.MAX_TOKENS
+from tawa.defaults import MAX_TOKENS as MAX_TOKENS
 from tawa.gas.tiers import TIERS, UnknownTier, get_tier
 from tawa.refusal import Refusal
 
-INTRO_GRANT = 50_000
-MAX_TOKENS = 2**53
 MAX_TTL_SECONDS = 7 * 24 * 3600
 MAX_REPLICAS = 10_000
 TOKEN_TYPES = ("intro", "purchased", "earned")

@@ -1,7 +1,8 @@
 """Wallet settings: environment variables shared by the server, the client and the CLI.
 
 Names are part of the contract (docs/design.md): TAWA_WALLET_TOKEN, TAWA_WALLET_URL,
-TAWA_WALLET_OPEN_READS, TAWA_DATA_DIR. The rest tune the server.
+TAWA_WALLET_OPEN_READS, TAWA_DATA_DIR. The rest (TAWA_WALLET_*) tune the server. Below the
+environment, the config file (tawa.settings); an empty variable counts as unset.
 
 On the server, TAWA_WALLET_TOKEN is the admin's credential; TAWA_WALLET_OPERATOR_TOKEN and
 TAWA_WALLET_JANUS_TOKEN (optional) are the operator's and Janus's, with only their roles
@@ -11,47 +12,27 @@ client setting names whatever credential the program was given.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
-DEFAULT_URL = "http://127.0.0.1:8081"
-DEFAULT_PORT = 8081
-INTRO_GRANT = 50_000
-MAX_TOKENS = 2**53  # largest integer every JSON reader keeps exact
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from tawa.settings import DataDir, SharedSettings, TawaSettings
+
 MAX_BATCH = 1000
 MIN_IDEMPOTENCY_HOURS = 24
 MAX_BODY_BYTES = 1024 * 1024
+ENV_PREFIX = "TAWA_WALLET_"
 
 
-def data_dir() -> Path:
-    """`${TAWA_DATA_DIR:-~/.local/share/tawa}`."""
-    return Path(os.environ.get("TAWA_DATA_DIR") or Path.home() / ".local" / "share" / "tawa")
+class ServerSettings(TawaSettings):
+    """Everything the HTTP app needs; `from_env` reads them once at start-up."""
 
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True)
 
-def default_database_url() -> str:
-    return f"sqlite:///{data_dir() / 'wallet.db'}"
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number") from None
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """Everything the HTTP app needs; `from_env` reads the environment once at start-up."""
-
-    database_url: str = field(default_factory=default_database_url)
+    data_dir: DataDir
+    # SQLite in the data dir: sqlite:///${TAWA_DATA_DIR:-~/.local/share/tawa}/wallet.db
+    database_url: str = Field(default_factory=lambda data: f"sqlite:///{data['data_dir'] / 'wallet.db'}")
     token: str | None = None  # the admin's
     operator_token: str | None = None
     janus_token: str | None = None
@@ -76,28 +57,37 @@ class ServerSettings:
     auth_failure_window: float = 60.0
 
     @classmethod
-    def from_env(cls, **overrides: object) -> ServerSettings:
-        env = os.environ
-        values: dict[str, object] = {
-            "database_url": env.get("TAWA_WALLET_DATABASE_URL") or default_database_url(),
-            "token": env.get("TAWA_WALLET_TOKEN") or None,
-            "operator_token": env.get("TAWA_WALLET_OPERATOR_TOKEN") or None,
-            "janus_token": env.get("TAWA_WALLET_JANUS_TOKEN") or None,
-            "open_reads": _truthy(env.get("TAWA_WALLET_OPEN_READS")),
-            "insecure_no_auth": _truthy(env.get("TAWA_WALLET_INSECURE_NO_AUTH")),
-            "sweep_seconds": _number("TAWA_WALLET_SWEEP_SECONDS", 5.0),
-            "idempotency_hours": _number("TAWA_WALLET_IDEMPOTENCY_HOURS", 72.0),
-            "header_timeout": _number("TAWA_WALLET_HEADER_TIMEOUT", 10.0),
-            "body_timeout": _number("TAWA_WALLET_BODY_TIMEOUT", 30.0),
-            "max_body_bytes": int(_number("TAWA_WALLET_MAX_BODY_BYTES", MAX_BODY_BYTES)),
-            "docs": _truthy(env.get("TAWA_WALLET_DOCS")),
-            "auth_failure_limit": int(_number("TAWA_WALLET_AUTH_FAILURE_LIMIT", 50)),
-            "auth_failure_window": _number("TAWA_WALLET_AUTH_FAILURE_WINDOW", 60.0),
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+    def from_env(cls, **overrides: Any) -> ServerSettings:
+        """The settings, with the flags given (None: not given); ValueError says what to fix, in one line."""
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise ValueError(str(error.get("ctx", {}).get("error") or error["msg"])) from None
 
-    def __post_init__(self) -> None:
+    @field_validator("open_reads", "insecure_no_auth", "docs", mode="before")
+    @classmethod
+    def _truthy(cls, value: Any) -> Any:
+        """Anything but 1/true/yes/on is off, as it always was: no value is refused."""
+        return value.strip().lower() in {"1", "true", "yes", "on"} if isinstance(value, str) else value
+
+    @field_validator("sweep_seconds", "idempotency_hours", "header_timeout", "body_timeout", "max_body_bytes",
+                     "auth_failure_limit", "auth_failure_window", mode="before")
+    @classmethod
+    def _number(cls, value: Any, info: ValidationInfo) -> Any:
+        """A number from the environment, whole ones truncated: `TAWA_WALLET_… must be a number` otherwise."""
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return cls.model_fields[info.field_name or ""].default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{ENV_PREFIX}{(info.field_name or '').upper()} must be a number") from None
+        return int(number) if info.field_name in {"max_body_bytes", "auth_failure_limit"} else number
+
+    @model_validator(mode="after")
+    def _safe(self) -> ServerSettings:
         if self.idempotency_hours < MIN_IDEMPOTENCY_HOURS:
             raise ValueError(f"TAWA_WALLET_IDEMPOTENCY_HOURS must be at least {MIN_IDEMPOTENCY_HOURS}")
         for name, value in (("TAWA_WALLET_HEADER_TIMEOUT", self.header_timeout),
@@ -116,11 +106,12 @@ class ServerSettings:
         if len(set(given)) != len(given):
             raise ValueError("TAWA_WALLET_TOKEN, TAWA_WALLET_OPERATOR_TOKEN and TAWA_WALLET_JANUS_TOKEN must differ: "
                              "a program's token would otherwise carry another role's rights")
+        return self
 
 
 def client_url() -> str:
-    return os.environ.get("TAWA_WALLET_URL") or DEFAULT_URL
+    return SharedSettings().wallet_url
 
 
 def client_token() -> str | None:
-    return os.environ.get("TAWA_WALLET_TOKEN") or None
+    return SharedSettings().wallet_token
