@@ -150,3 +150,13 @@ def test_shell_completion_is_available() -> None:
     result = subprocess.run([str(tawa_script)], capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "_TAWA_COMPLETE": "bash_source"})
     assert "complete -o nosort -F _tawa_completion tawa" in result.stdout
+
+
+def test_status_rows_burn_at_the_tier_the_pods_run_not_the_one_asked_for() -> None:
+    from tawa.cli.deploy import _component_row
+
+    changing = {"metadata": {"namespace": "docman-prod", "name": "docman"},
+                "status": {"tier": "medium", "runningTier": "small", "readyReplicas": 2, "ready": "2/2"}}
+    assert _component_row(changing)["tokensPerHour"] == 2 * 10  # small: 10 tokens/hour each
+    settled = {**changing, "status": {"tier": "medium", "readyReplicas": 2, "ready": "2/2"}}
+    assert _component_row(settled)["tokensPerHour"] == 2 * 23  # medium

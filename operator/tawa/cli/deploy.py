@@ -239,10 +239,11 @@ def _org_components(api: Any, org: str) -> list[dict[str, Any]]:
 
 def _component_row(obj: dict[str, Any]) -> dict[str, Any]:
     status = obj.get("status") or {}
+    running = status.get("runningTier") or status.get("tier")  # a tier change waits for its gate and rollout
     return {"namespace": obj["metadata"]["namespace"], "name": obj["metadata"]["name"],
             "tier": status.get("tier"), "gate": (condition(status, "DeployGate") or {}).get("reason"),
             "ready": status.get("ready", "0/0"),
-            "tokensPerHour": (status.get("readyReplicas") or 0) * _rate(status.get("tier"))}
+            "tokensPerHour": (status.get("readyReplicas") or 0) * _rate(running)}
 
 
 def _rate(tier: str | None) -> int:
