@@ -14,7 +14,8 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 def tawa(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tawa.cli.main", *args], capture_output=True, text=True,
-                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent"})
+                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent"},
+                          timeout=60)  # a command that should refuse must not start serving
 
 
 def test_validate_ok_and_every_problem_one_line_each(tmp_path: Path) -> None:
@@ -160,3 +161,11 @@ def test_status_rows_burn_at_the_tier_the_pods_run_not_the_one_asked_for() -> No
     assert _component_row(changing)["tokensPerHour"] == 2 * 10  # small: 10 tokens/hour each
     settled = {**changing, "status": {"tier": "medium", "readyReplicas": 2, "ready": "2/2"}}
     assert _component_row(settled)["tokensPerHour"] == 2 * 23  # medium
+
+
+def test_janus_refuses_to_start_on_a_registry_file_that_is_not_yaml(tmp_path: Path) -> None:
+    registry = tmp_path / "components.yaml"
+    registry.write_text("kind: Component\nmetadata: {name: docman\n")  # an unclosed flow mapping
+    result = tawa("janus", "serve", "--registry", str(registry), "--port", "0")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "components.yaml is not valid YAML" in result.stderr

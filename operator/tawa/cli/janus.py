@@ -53,9 +53,14 @@ def serve(**flags: Any) -> None:
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()),
              EXIT_BAD_INPUT)
+    from tawa.janus.registry import FileSource, InvalidRegistry
     from tawa.kube import NoCluster
 
     try:
+        if settings.registry:
+            FileSource.opened(settings.registry)  # in this process: the workers' errors would not reach the shell
         run(settings)
     except NoCluster as exc:
         fail(f"{exc}; or pass --registry FILE for a file of Component documents", EXIT_BAD_INPUT)
+    except InvalidRegistry as exc:
+        fail(str(exc), EXIT_BAD_INPUT)

@@ -52,6 +52,10 @@ class Source(Protocol):
     async def by_account(self, namespace: str, name: str) -> Service | None: ...
 
 
+class InvalidRegistry(Exception):
+    """The registry file Janus was started with cannot be read as YAML."""
+
+
 class FileSource:
     """A YAML file of Component documents; re-read when it changes."""
 
@@ -59,6 +63,16 @@ class FileSource:
         self.path = path
         self._stamp: tuple[float, int] | None = None
         self._services: list[Service] = []
+
+    @classmethod
+    def opened(cls, path: Path) -> FileSource:
+        """A source whose file reads as YAML now: a broken file stops the start, while a
+        later broken edit keeps the services Janus already serves."""
+        try:
+            list(yaml.safe_load_all(path.read_text()))
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidRegistry(f"--registry {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        return cls(path)
 
     def _load(self) -> list[Service]:
         try:
