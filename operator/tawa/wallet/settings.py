@@ -12,8 +12,12 @@ client setting names whatever credential the program was given.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tawa.wallet.accounts import parse_service_accounts
+from tawa.wallet.policy import Role
 
 DEFAULT_URL = "http://127.0.0.1:8081"
 DEFAULT_PORT = 8081
@@ -55,6 +59,8 @@ class ServerSettings:
     token: str | None = None  # the admin's
     operator_token: str | None = None
     janus_token: str | None = None
+    # TAWA_WALLET_SERVICE_ACCOUNTS: Kubernetes service accounts and their roles (tawa.wallet.accounts).
+    service_accounts: Mapping[str, Role] = field(default_factory=dict)
     open_reads: bool = False
     insecure_no_auth: bool = False
     # Abandoned holds are expired by this periodic sweep as well as lazily on access.
@@ -83,6 +89,7 @@ class ServerSettings:
             "token": env.get("TAWA_WALLET_TOKEN") or None,
             "operator_token": env.get("TAWA_WALLET_OPERATOR_TOKEN") or None,
             "janus_token": env.get("TAWA_WALLET_JANUS_TOKEN") or None,
+            "service_accounts": parse_service_accounts(env.get("TAWA_WALLET_SERVICE_ACCOUNTS") or ""),
             "open_reads": _truthy(env.get("TAWA_WALLET_OPEN_READS")),
             "insecure_no_auth": _truthy(env.get("TAWA_WALLET_INSECURE_NO_AUTH")),
             "sweep_seconds": _number("TAWA_WALLET_SWEEP_SECONDS", 5.0),
@@ -124,3 +131,7 @@ def client_url() -> str:
 
 def client_token() -> str | None:
     return os.environ.get("TAWA_WALLET_TOKEN") or None
+
+
+def client_token_file() -> str | None:
+    return os.environ.get("TAWA_WALLET_TOKEN_FILE") or None
