@@ -557,9 +557,7 @@ def test_the_wallet_network_policy_selects_the_programs_pods_and_ports(release: 
 
 
 def service_account_kubeconfig(cluster: KubeCluster, namespace: str, name: str, path: Path) -> Path:
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[API_AUDIENCE], expiration_seconds=3600))
-    token = cluster.core.create_namespaced_service_account_token(name, namespace, request).status.token
+    token = cluster.service_account_token(namespace, name, API_AUDIENCE, 3600)
     config = yaml.safe_load(cluster.kubeconfig.read_text())
     config["users"] = [{"name": name, "user": {"token": token}}]
     config["contexts"][0]["context"]["user"] = name
@@ -570,9 +568,7 @@ def service_account_kubeconfig(cluster: KubeCluster, namespace: str, name: str, 
 
 def wallet_token_file(cluster: KubeCluster, namespace: str, name: str, path: Path) -> Path:
     """What the kubelet projects into the operator's and Janus's pods: a token for audience tawa-wallet."""
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=["tawa-wallet"], expiration_seconds=3600))
-    path.write_text(cluster.core.create_namespaced_service_account_token(name, namespace, request).status.token)
+    path.write_text(cluster.service_account_token(namespace, name, "tawa-wallet", 3600))
     return path
 
 

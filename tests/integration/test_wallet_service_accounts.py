@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from kubernetes import client
 
 from tawa.wallet.accounts import AUDIENCE
 from tawa.wallet.client import WalletAuthError, WalletClient, WalletError
@@ -26,14 +25,7 @@ ACCOUNTS = f"{NS}/tawa-operator=operator,{NS}/tawa-janus=janus"
 
 
 def sa_token(cluster: KubeCluster, name: str, audience: str = AUDIENCE) -> str:
-    try:
-        cluster.core.create_namespaced_service_account(NS, {"metadata": {"name": name}})
-    except client.exceptions.ApiException as exc:
-        if exc.status != 409:
-            raise
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[audience], expiration_seconds=600))
-    return str(cluster.core.create_namespaced_service_account_token(name, NS, request).status.token)
+    return cluster.service_account_token(NS, name, audience)
 
 
 @pytest.fixture
