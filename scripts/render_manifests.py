@@ -47,16 +47,13 @@ FILES = ("namespaces.yaml", "crds.yaml", "operator.yaml", "wallet.yaml", "janus.
 KUSTOMIZATION = f"""{HEADER}#
 # kubectl apply --server-side -k manifests/
 #
-# The programs read their tokens from a Secret `{SECRET}` that you create, in both namespaces:
-# beside the wallet, the admin's wallet token and the operator's and Janus's own (three different
-# values); in Janus's namespace only Janus's own token and the JWT secret (HS256 service JWTs):
+# The wallet reads the admin's token from a Secret `{SECRET}` that you create beside it; Janus
+# reads its JWT secret (HS256 service JWTs, optional) from one in its namespace. The operator and
+# Janus hold no wallet secret: they present projected service-account tokens (audience
+# tawa-wallet) that the wallet checks with TokenReview (TAWA_WALLET_SERVICE_ACCOUNTS):
 #
-#   ADMIN=$(openssl rand -hex 32); OP=$(openssl rand -hex 32); JANUS=$(openssl rand -hex 32)
-#   JWT=$(openssl rand -hex 32)
-#   kubectl create secret generic {SECRET} -n {NAMESPACE} --from-literal=wallet-token=$ADMIN \\
-#     --from-literal=operator-token=$OP --from-literal=janus-token=$JANUS
-#   kubectl create secret generic {SECRET} -n janus-prod --from-literal=janus-token=$JANUS \\
-#     --from-literal=janus-jwt-secret=$JWT
+#   kubectl create secret generic {SECRET} -n {NAMESPACE} --from-literal=wallet-token=$(openssl rand -hex 32)
+#   kubectl create secret generic {SECRET} -n janus-prod --from-literal=janus-jwt-secret=$(openssl rand -hex 32)
 #
 # The wallet keeps its SQLite ledger on the PersistentVolumeClaim tawa-wallet-data (default StorageClass).
 #

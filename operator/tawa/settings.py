@@ -97,6 +97,7 @@ class SharedSettings(TawaSettings):
 
     wallet_url: str = defaults.WALLET_URL
     wallet_token: str | None = Field(None, repr=False)
+    wallet_token_file: str | None = None  # a projected service-account token, re-read when it changes
     janus_url: str | None = None
     env: str = "prod"
     kubeconfig: str | None = Field(None, validation_alias=AliasChoices("KUBECONFIG", "kubeconfig"))

@@ -2,10 +2,12 @@
 and manifests/ applied with a server-side dry run; a real `helm install` whose three
 workloads become Available (kwok runs the pods); `kubectl auth can-i` on each
 ServiceAccount, with the operator's rights in the namespace it serves (the default) and
-cluster-wide (when asked); no admin token outside the wallet's namespace; the wallet's
+cluster-wide (when asked); no admin token outside the wallet's namespace and no wallet
+token in Janus's namespace nor the operator's or Janus's pods (projected tokens instead); the wallet's
 NetworkPolicy read back and matched against the running pods (nothing here enforces it:
 no CNI); and the operator and Janus run as real processes under the ServiceAccount tokens
-the chart made, so its RBAC is shown to be enough, not only small.
+the chart made (the wallet reviewing their projected tokens as its own ServiceAccount), so
+its RBAC is shown to be enough, not only small.
 
 Helm is built from its Go module and cached on first use (a few minutes once).
 """
@@ -330,14 +332,13 @@ def test_a_replaced_janus_pod_mounts_its_predecessors_spool(release: Release) ->
     assert spool_claim("janus-0") == "spool-janus-0"
 
 
-def test_generated_tokens_are_per_program_and_survive_an_upgrade(release: Release) -> None:
+def test_generated_secrets_are_the_admins_and_janus_jwt_and_survive_an_upgrade(release: Release) -> None:
     tools = release.tools
     before = release.secret(NAMESPACE)
     janus = release.secret(JANUS_NS)
-    assert len(before["wallet-token"]) == 48 and len(janus["janus-jwt-secret"]) == 64
-    # Janus's namespace holds Janus's own wallet token, never the admin's.
-    assert set(janus) == {"janus-token", "janus-jwt-secret"} and janus["janus-token"] == before["janus-token"]
-    assert len({before["wallet-token"], before["operator-token"], before["janus-token"]}) == 3
+    # The operator and Janus present projected service-account tokens: no program token is generated.
+    assert set(before) == {"wallet-token"} and len(before["wallet-token"]) == 48
+    assert set(janus) == {"janus-jwt-secret"} and len(janus["janus-jwt-secret"]) == 64
     args = ["upgrade", RELEASE, str(CHART), "--namespace", NAMESPACE, "--wait", "--timeout", "120s"]
     for value in release.values:
         args += ["--set", value]
@@ -374,12 +375,13 @@ CAN = [
     (OPERATOR_SA, "create", "clusterrolebindings", [], False),
     (OPERATOR_SA, "impersonate", "serviceaccounts", ["-n", APP_NS], False),
     (OPERATOR_SA, "update", "customresourcedefinitions.apiextensions.k8s.io", [], False),
-    # The wallet: no Kubernetes API at all.
+    # The wallet: TokenReview (the operator's and Janus's projected tokens), nothing else.
+    (WALLET_SA, "create", "tokenreviews.authentication.k8s.io", [], True),
     (WALLET_SA, "get", "pods", ["-n", NAMESPACE], False),
     (WALLET_SA, "list", "components.tawa.insureco.io", ["--all-namespaces"], False),
     (WALLET_SA, "get", "secrets", ["-n", NAMESPACE], False),
     (WALLET_SA, "create", "events", ["-n", NAMESPACE], False),
-    (WALLET_SA, "create", "tokenreviews.authentication.k8s.io", [], False),
+    (WALLET_SA, "create", "serviceaccounts", ["--subresource=token", "-n", NAMESPACE], False),
     # Janus: read Components, review tokens; nothing else.
     (JANUS_SA, "create", "tokenreviews.authentication.k8s.io", [], True),
     (JANUS_SA, "list", "components.tawa.insureco.io", ["--all-namespaces"], True),
@@ -472,18 +474,42 @@ def test_the_operator_is_cluster_wide_only_when_asked(release: Release) -> None:
     assert not wrong, "namespaced again:\n" + "\n".join(wrong)
 
 
-def test_no_admin_token_outside_the_wallets_namespace(release: Release) -> None:
-    """The admin's token is in one Secret, beside the wallet; Janus's own in its namespace too;
-    and the operator may create no workload in either namespace (CAN_NAMESPACED)."""
-    tokens = release.secret(NAMESPACE)
-    holders: dict[str, set[str]] = {"wallet-token": set(), "janus-token": set(), "operator-token": set()}
-    for secret in release.tools.cluster.core.list_secret_for_all_namespaces().items:
+def pod_spec(cluster: KubeCluster, kind: str, namespace: str, name: str) -> Any:
+    apps = cluster.apps
+    read = apps.read_namespaced_stateful_set if kind == "StatefulSet" else apps.read_namespaced_deployment
+    return read(name, namespace).spec.template.spec
+
+
+def test_no_wallet_token_in_janus_namespace_nor_in_the_operators_or_janus_pods(release: Release) -> None:
+    """The admin's token is in one Secret, beside the wallet (the operator shares that namespace but
+    may read no Secret and create no workload there: CAN, CAN_NAMESPACED); Janus's namespace holds
+    no wallet token; the operator's and Janus's pods carry a projected token for the wallet instead."""
+    cluster = release.tools.cluster
+    admin = release.secret(NAMESPACE)["wallet-token"]
+    holders = set()
+    for secret in cluster.core.list_secret_for_all_namespaces().items:
         values = {base64.b64decode(v).decode(errors="replace") for v in (secret.data or {}).values()}
-        for key, holding in holders.items():
-            if tokens[key] in values:
-                holding.add(secret.metadata.namespace)
-    assert holders == {"wallet-token": {NAMESPACE}, "operator-token": {NAMESPACE},
-                       "janus-token": {NAMESPACE, JANUS_NS}}
+        if admin in values:
+            holders.add((secret.metadata.namespace, secret.metadata.name))
+    assert holders == {(NAMESPACE, f"{RELEASE}-tokens")}
+    assert set(release.secret(JANUS_NS)) == {"janus-jwt-secret"}
+    for kind, namespace, name in (("Deployment", NAMESPACE, f"{RELEASE}-operator"),
+                                  ("StatefulSet", JANUS_NS, "janus")):
+        spec = pod_spec(cluster, kind, namespace, name)
+        [container] = spec.containers
+        secret_keys = {e.value_from.secret_key_ref.key for e in container.env or []
+                       if e.value_from and e.value_from.secret_key_ref}
+        assert secret_keys <= {"janus-jwt-secret"}, (name, secret_keys)
+        env = {e.name: e.value for e in container.env or []}
+        assert env["TAWA_WALLET_TOKEN_FILE"] == "/var/run/secrets/tawa-wallet/token" and "TAWA_WALLET_TOKEN" not in env
+        [volume] = [v for v in spec.volumes if v.name == "wallet-credential"]
+        [source] = volume.projected.sources
+        token = source.service_account_token
+        assert (token.audience, token.expiration_seconds, token.path) == ("tawa-wallet", 3600, "token"), name
+        assert not any(v.secret for v in spec.volumes), name
+    wallet = pod_spec(cluster, "Deployment", NAMESPACE, f"{RELEASE}-wallet").containers[0]
+    accounts = {e.name: e.value for e in wallet.env}["TAWA_WALLET_SERVICE_ACCOUNTS"]
+    assert accounts == f"{NAMESPACE}/{RELEASE}-operator=operator,{JANUS_NS}/{RELEASE}-janus=janus"
 
 
 def selector(match_labels: dict[str, str]) -> str:
@@ -531,15 +557,29 @@ def test_the_wallet_network_policy_selects_the_programs_pods_and_ports(release: 
 
 
 def service_account_kubeconfig(cluster: KubeCluster, namespace: str, name: str, path: Path) -> Path:
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[API_AUDIENCE], expiration_seconds=3600))
-    token = cluster.core.create_namespaced_service_account_token(name, namespace, request).status.token
+    token = cluster.service_account_token(namespace, name, API_AUDIENCE, 3600)
     config = yaml.safe_load(cluster.kubeconfig.read_text())
     config["users"] = [{"name": name, "user": {"token": token}}]
     config["contexts"][0]["context"]["user"] = name
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
     return path
+
+
+def wallet_token_file(cluster: KubeCluster, namespace: str, name: str, path: Path) -> Path:
+    """What the kubelet projects into the operator's and Janus's pods: a token for audience tawa-wallet."""
+    path.write_text(cluster.service_account_token(namespace, name, "tawa-wallet", 3600))
+    return path
+
+
+@pytest.fixture
+def chart_wallet(release: Release, wallet_factory: Callable[..., WalletServer], tmp_path: Path) -> WalletServer:
+    """A wallet set as the chart sets it: its TAWA_WALLET_SERVICE_ACCOUNTS, reviewing tokens as its ServiceAccount."""
+    cluster = release.tools.cluster
+    kubeconfig = service_account_kubeconfig(cluster, NAMESPACE, f"{RELEASE}-wallet", tmp_path / "wallet.kubeconfig")
+    env = {e.name: e.value for e in pod_spec(cluster, "Deployment", NAMESPACE, f"{RELEASE}-wallet").containers[0].env}
+    return wallet_factory(env={"TAWA_WALLET_SERVICE_ACCOUNTS": env["TAWA_WALLET_SERVICE_ACCOUNTS"],
+                               "KUBECONFIG": str(kubeconfig)})
 
 
 @pytest.fixture
@@ -558,16 +598,19 @@ def refused(log: str) -> bool:
     return re.search(r"Forbidden|[\"']code[\"']: ?403\b|HTTP/1\.1 403\b", log) is not None
 
 
-def test_operator_works_with_only_its_service_account(release: Release, wallet: WalletServer,
+def test_operator_works_with_only_its_service_account(release: Release, chart_wallet: WalletServer,
                                                       tmp_path: Path) -> None:
-    """As the chart runs it: serving its namespace, with the rights the chart gave it there."""
+    """As the chart runs it: serving its namespace, with the rights the chart gave it there, and
+    its service account's projected token (no wallet secret) for the wallet."""
     app_namespace = APP_NS
+    wallet = chart_wallet
     cluster = release.tools.cluster
     kubeconfig = service_account_kubeconfig(cluster, NAMESPACE, f"{RELEASE}-operator", tmp_path / "operator.kubeconfig")
+    token_file = wallet_token_file(cluster, NAMESPACE, f"{RELEASE}-operator", tmp_path / "operator.token")
     org = f"org-{uuid.uuid4().hex[:8]}"
     wallet.client.create_wallet(org)
-    ops = OperatorProcess(operator_env(cluster, wallet.url, wallet.token, KUBECONFIG=str(kubeconfig)),
-                          tmp_path / "operator")
+    ops = OperatorProcess(operator_env(cluster, wallet.url, "", KUBECONFIG=str(kubeconfig),
+                                       TAWA_WALLET_TOKEN_FILE=str(token_file)), tmp_path / "operator")
     ops.start("--namespace", app_namespace)
     try:
         cluster.apply_component(component_manifest("billing", app_namespace, org))
@@ -586,11 +629,13 @@ def test_operator_works_with_only_its_service_account(release: Release, wallet: 
     assert not refused(logs), logs
 
 
-def test_janus_works_with_only_its_service_account(release: Release, wallet: WalletServer, tmp_path: Path,
+def test_janus_works_with_only_its_service_account(release: Release, chart_wallet: WalletServer, tmp_path: Path,
                                                    app_namespace: str, upstream: RecordingUpstream,
                                                    janus_factory: Callable[..., JanusProcess]) -> None:
+    wallet = chart_wallet
     cluster = release.tools.cluster
     kubeconfig = service_account_kubeconfig(cluster, JANUS_NS, f"{RELEASE}-janus", tmp_path / "janus.kubeconfig")
+    token_file = wallet_token_file(cluster, JANUS_NS, f"{RELEASE}-janus", tmp_path / "janus.token")
     payer, provider = (f"org-{uuid.uuid4().hex[:8]}" for _ in range(2))
     for org in (payer, provider):
         wallet.client.create_wallet(org)
@@ -605,7 +650,8 @@ def test_janus_works_with_only_its_service_account(release: Release, wallet: Wal
         client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=["janus"],
                                                                            expiration_seconds=600))).status.token
 
-    janus = janus_factory(cluster=True, wallet=wallet, args=["--kubeconfig", str(kubeconfig)])
+    janus = janus_factory(cluster=True, wallet=wallet, args=["--kubeconfig", str(kubeconfig)],
+                          env={"TAWA_WALLET_TOKEN": "", "TAWA_WALLET_TOKEN_FILE": str(token_file)})
     # Registry (list/get Components) and identity (TokenReview) both run as Janus's ServiceAccount.
     r = httpx.post(janus.proxy("reports", "/render"), headers={"Authorization": f"Bearer {caller_token}"})
     assert r.status_code == 200, r.text

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from kubernetes import client
 
 from tests.fixtures.cluster import KubeCluster, component_manifest
 from tests.fixtures.janus import (
@@ -26,14 +25,7 @@ NS = "janus-tr-prod"
 
 
 def sa_token(cluster: KubeCluster, name: str, audience: str = "janus") -> str:
-    try:
-        cluster.core.create_namespaced_service_account(NS, {"metadata": {"name": name}})
-    except client.exceptions.ApiException as exc:
-        if exc.status != 409:
-            raise
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[audience], expiration_seconds=600))
-    return str(cluster.core.create_namespaced_service_account_token(name, NS, request).status.token)
+    return cluster.service_account_token(NS, name, audience)
 
 
 def component(name: str, owner: str, **spec: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ CHART = ROOT / "helm" / "tawa"
 # (a later --set overrides it: operator.watchNamespaces=null,operator.clusterWide=true for cluster-wide).
 SERVED = "operator.watchNamespaces={billing-prod}"
 CLUSTER_WIDE = ("operator.watchNamespaces=null", "operator.clusterWide=true")
+WALLET_CREDENTIAL_DIR = "/var/run/secrets/tawa-wallet"  # the projected token of the operator and Janus
 
 
 def _load_render_script() -> Any:
@@ -159,18 +160,23 @@ def test_every_container_is_locked_down_probed_and_sized(default_docs: list[dict
         assert sc["capabilities"]["drop"] == ["ALL"], where
         assert container["livenessProbe"] and container["readinessProbe"], where
         assert container["resources"]["requests"]["memory"] and container["resources"]["limits"]["memory"], where
-        # Writable only where needed: /tmp (memory), and the data dir for the wallet and Janus's spool.
-        mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+        # Writable only where needed: /tmp (memory), and the data dir for the wallet and Janus's spool;
+        # read-only: the projected wallet credential of the operator and Janus.
+        mounts = {m["mountPath"] for m in container.get("volumeMounts", []) if not m.get("readOnly")}
         assert mounts <= {"/tmp", "/var/lib/tawa"}, (where, mounts)
+        read_only = {m["mountPath"] for m in container.get("volumeMounts", []) if m.get("readOnly")}
+        assert read_only <= {WALLET_CREDENTIAL_DIR}, (where, read_only)
 
 
-def test_service_account_tokens_only_where_the_api_is_used(default_docs: list[dict[str, Any]]) -> None:
-    wallet = find(default_docs, "Deployment", "tawa-wallet")["spec"]["template"]["spec"]
-    assert wallet["automountServiceAccountToken"] is False
-    assert find(default_docs, "ServiceAccount", "tawa-wallet")["automountServiceAccountToken"] is False
+def test_the_wallet_may_only_review_tokens(default_docs: list[dict[str, Any]]) -> None:
+    """The wallet uses the API for TokenReview alone: its ClusterRole creates tokenreviews, nothing else."""
     bound = {s["name"] for d in default_docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding")
              for s in d["subjects"]}
-    assert bound == {"tawa-operator", "tawa-janus"}
+    assert bound == {"tawa-operator", "tawa-janus", "tawa-wallet"}
+    assert find(default_docs, "ClusterRole", "tawa-wallet")["rules"] == [
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}]
+    wallet = find(default_docs, "Deployment", "tawa-wallet")["spec"]["template"]["spec"]
+    assert wallet["automountServiceAccountToken"] is True
 
 
 def test_no_role_grants_secrets_wildcards_or_deletes(default_docs: list[dict[str, Any]]) -> None:
@@ -224,26 +230,31 @@ def test_schema_refuses_bad_values(helm: Path, sets: list[str], message: str) ->
 def test_existing_secret_is_used_and_none_is_rendered(helm: Path) -> None:
     docs = template(helm, "secrets.create=false", "secrets.existingSecret=my-tokens")
     assert not [d for d in docs if d["kind"] == "Secret"]  # type: ignore[union-attr]
-    for _, container in containers(docs):  # type: ignore[arg-type]
-        assert env_of(container)["TAWA_WALLET_TOKEN"]["secretKeyRef"]["name"] == "my-tokens"
+    wallet = next(c for d, c in containers(docs) if d["metadata"]["name"] == "tawa-wallet")  # type: ignore[arg-type]
+    assert env_of(wallet)["TAWA_WALLET_TOKEN"]["secretKeyRef"]["name"] == "my-tokens"
 
 
-def test_each_program_gets_its_own_token_and_janus_never_the_admins(default_docs: list[dict[str, Any]]) -> None:
-    """The admin's token stays in the wallet's namespace; a compromised Janus pod holds only Janus's role."""
+def test_only_the_wallet_holds_a_wallet_token(default_docs: list[dict[str, Any]]) -> None:
+    """The admin's token stays beside the wallet; the operator and Janus present projected
+    service-account tokens (audience tawa-wallet, an hour) that the wallet maps to their roles."""
     secrets = {d["metadata"]["namespace"]: d["data"] for d in default_docs if d["kind"] == "Secret"}
     assert set(secrets) == {"tawa-system", "janus-prod"}
-    release, janus = secrets["tawa-system"], secrets["janus-prod"]
-    tokens = [release["wallet-token"], release["operator-token"], release["janus-token"]]
-    assert len(set(tokens)) == 3 and all(len(t) >= 48 for t in tokens)
-    assert "wallet-token" not in janus and "operator-token" not in janus
-    assert janus["janus-token"] == release["janus-token"]
+    assert set(secrets["tawa-system"]) == {"wallet-token"} and len(secrets["tawa-system"]["wallet-token"]) >= 48
+    assert set(secrets["janus-prod"]) == {"janus-jwt-secret"}
     keys = {d["metadata"]["name"]: {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in c.get("env", [])
-                                    if e["name"].startswith("TAWA_WALLET") and e["name"].endswith("TOKEN")}
+                                    if e["name"].startswith("TAWA_WALLET") and "valueFrom" in e}
             for d, c in containers(default_docs)}
-    assert keys == {"tawa-operator": {"TAWA_WALLET_TOKEN": "operator-token"},
-                    "janus": {"TAWA_WALLET_TOKEN": "janus-token"},
-                    "tawa-wallet": {"TAWA_WALLET_TOKEN": "wallet-token", "TAWA_WALLET_OPERATOR_TOKEN": "operator-token",
-                                    "TAWA_WALLET_JANUS_TOKEN": "janus-token"}}
+    assert keys == {"tawa-operator": {}, "janus": {}, "tawa-wallet": {"TAWA_WALLET_TOKEN": "wallet-token"}}
+    wallet = next(c for d, c in containers(default_docs) if d["metadata"]["name"] == "tawa-wallet")
+    assert env_of(wallet)["TAWA_WALLET_SERVICE_ACCOUNTS"] == \
+        "tawa-system/tawa-operator=operator,janus-prod/tawa-janus=janus"
+    for deployment, container in containers(default_docs):
+        if deployment["metadata"]["name"] == "tawa-wallet":
+            continue
+        assert env_of(container)["TAWA_WALLET_TOKEN_FILE"] == f"{WALLET_CREDENTIAL_DIR}/token"
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["wallet-credential"]["projected"]["sources"] == [{"serviceAccountToken": {
+            "audience": "tawa-wallet", "expirationSeconds": 3600, "path": "token"}}]
 
 
 def test_watch_namespaces_binds_per_namespace(helm: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tawa.janus.cache import LruCache, TtlCache
+from tawa.cache import LruCache, TtlCache
 
 
 def test_an_lru_cache_never_holds_more_than_its_size() -> None:

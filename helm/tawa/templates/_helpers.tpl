@@ -154,30 +154,40 @@ spec:
   verbs: [create, patch]
 {{- end -}}
 
-{{/* Env from the tokens Secret. */}}
-{{/* TAWA_WALLET_TOKEN from the tokens Secret: (dict "root" . "key" "operator-token"); the
-     key names whose credential it is (wallet-token is the admin's, for the wallet only). */}}
-{{- define "tawa.walletTokenEnv" -}}
+{{/* The wallet's settings: the admin's token (from the tokens Secret) and the service accounts
+     whose projected tokens it accepts, with their roles (TokenReview, audience tawa-wallet). */}}
+{{- define "tawa.walletServerTokens" -}}
 - name: TAWA_WALLET_TOKEN
   valueFrom:
     secretKeyRef:
-      name: {{ include "tawa.secretName" .root }}
-      key: {{ .key }}
+      name: {{ include "tawa.secretName" . }}
+      key: wallet-token
+- name: TAWA_WALLET_SERVICE_ACCOUNTS
+  value: {{ printf "%s/%s=operator,%s/%s=janus" .Release.Namespace (include "tawa.operator.fullname" .) (include "tawa.janus.namespace" .) (include "tawa.janus.fullname" .) | quote }}
 {{- end -}}
 
-{{/* The wallet: the admin's token and the two program tokens it maps to their roles. */}}
-{{- define "tawa.walletServerTokens" -}}
-{{ include "tawa.walletTokenEnv" (dict "root" . "key" "wallet-token") }}
-- name: TAWA_WALLET_OPERATOR_TOKEN
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "tawa.secretName" . }}
-      key: operator-token
-- name: TAWA_WALLET_JANUS_TOKEN
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "tawa.secretName" . }}
-      key: janus-token
+{{/* The operator's and Janus's wallet credential: their service account's projected token for
+     audience tawa-wallet (an hour; the kubelet rotates it), re-read by the wallet client. No
+     wallet secret is in their pods or namespaces. */}}
+{{- define "tawa.walletCredentialEnv" -}}
+- name: TAWA_WALLET_TOKEN_FILE
+  value: /var/run/secrets/tawa-wallet/token
+{{- end -}}
+
+{{- define "tawa.walletCredentialMount" -}}
+- name: wallet-credential
+  mountPath: /var/run/secrets/tawa-wallet
+  readOnly: true
+{{- end -}}
+
+{{- define "tawa.walletCredentialVolume" -}}
+- name: wallet-credential
+  projected:
+    sources:
+      - serviceAccountToken:
+          audience: tawa-wallet
+          expirationSeconds: 3600
+          path: token
 {{- end -}}
 
 {{/* Writable scratch for Python (/tmp): the root filesystem is read-only. */}}

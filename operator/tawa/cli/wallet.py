@@ -1,7 +1,7 @@
 """`tawa wallet`: run the wallet service, and look at or top up an org's wallet.
 
 Client commands read `--wallet-url` / TAWA_WALLET_URL (default http://127.0.0.1:8081)
-and TAWA_WALLET_TOKEN. Exit codes: 0 ok, 1 refused (e.g. 402, unknown wallet,
+and TAWA_WALLET_TOKEN (or the file TAWA_WALLET_TOKEN_FILE names). Exit codes: 0 ok, 1 refused (e.g. 402, unknown wallet,
 wallet unreachable), 2 bad input.
 """
 

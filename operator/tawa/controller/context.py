@@ -115,7 +115,8 @@ class OperatorContext:
 
     @classmethod
     def from_settings(cls, settings: OperatorSettings, namespaces: tuple[str, ...] = ()) -> OperatorContext:
-        return cls(settings, WalletClient(settings.wallet_url, settings.wallet_token, timeout=5.0), namespaces)
+        return cls(settings, WalletClient(settings.wallet_url, settings.wallet_token, timeout=5.0,
+                                             token_file=settings.wallet_token_file), namespaces)
 
     def start_once(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Start a background loop unless it runs already."""

@@ -16,6 +16,9 @@ class OperatorSettings(TawaSettings):
     env: str = Field("prod", description="Platform environment: {service}-{env} namespaces, janus-{env}.")
     wallet_url: str = defaults.WALLET_URL
     wallet_token: str = ""
+    wallet_token_file: str = Field("", description=(
+        "File holding the wallet credential, re-read when it changes (a projected service-account "
+        "token in a cluster); used instead of TAWA_WALLET_TOKEN when set."))
     hosting_period: float = Field(3600.0, gt=0, description="Seconds per hosting bucket ('hour').")
     gate_poll_interval: float = Field(2.0, gt=0, description=(
         "Seconds between reads of the wallet of each org with a closed deploy gate: a purchase opens "

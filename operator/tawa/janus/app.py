@@ -26,10 +26,10 @@ from aiohttp.web_protocol import RequestHandler
 from yarl import URL
 
 from tawa import names
+from tawa.cache import LruCache
 from tawa.gas.pricing import Price, PricedRoute, price_request
 from tawa.janus import headers as hdr
 from tawa.janus.billing import Payer, choose_payer, needs_grants
-from tawa.janus.cache import LruCache
 from tawa.janus.holds import Reservation
 from tawa.janus.identity import Identity
 from tawa.janus.metering import Meter

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import jwt
 
 from tawa import names
-from tawa.janus.cache import LruCache
+from tawa.cache import LruCache
 from tawa.janus.model import Caller, Service
 from tawa.refusal import Refusal
 

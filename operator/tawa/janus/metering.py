@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tawa import names
+from tawa.cache import TtlCache
 from tawa.janus.billing import Payer
-from tawa.janus.cache import TtlCache
 from tawa.janus.holds import HoldBook, Reservation
 from tawa.janus.journal import Journal
 from tawa.janus.metrics import Metrics

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from tawa.cache import TtlCache
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.validate import check_component
-from tawa.janus.cache import TtlCache
 from tawa.janus.model import Service
 from tawa.resource import UPSTREAM_URL_ANNOTATION
 

@@ -53,7 +53,8 @@ def build(settings: JanusSettings, worker: int = 0) -> tuple[Janus, Spool]:
                         max_lifetime=settings.jwt_max_lifetime, issuer=settings.jwt_issuer)
     metrics = Metrics()
     wallet = AsyncWalletClient(settings.wallet_url, settings.wallet_token or "", timeout=settings.wallet_timeout,
-                               transport=AiohttpTransport(timeout=settings.wallet_timeout))
+                               transport=AiohttpTransport(timeout=settings.wallet_timeout),
+                               token_file=settings.wallet_token_file)
     spool = Spool(settings.spool_file)
     meter = Meter(wallet, spool, metrics, hold_ttl=settings.hold_ttl, chunk=settings.hold_chunk,
                   chunk_max=settings.hold_chunk_max, margin=settings.hold_margin,

@@ -1,7 +1,8 @@
 """Janus settings, read from the environment (prefix TAWA_JANUS_) and the CLI flags.
 
 The wallet's own names are shared with the other programs (docs/design.md): TAWA_WALLET_URL,
-TAWA_WALLET_TOKEN, TAWA_DATA_DIR; below the environment, the config file (tawa.settings).
+TAWA_WALLET_TOKEN (or TAWA_WALLET_TOKEN_FILE), TAWA_DATA_DIR; below the environment, the config
+file (tawa.settings).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class JanusSettings(TawaSettings):
     )
     wallet_token: str | None = Field(
         None, validation_alias=AliasChoices("TAWA_WALLET_TOKEN", "wallet_token"), repr=False
+    )
+    wallet_token_file: str | None = Field(
+        None, validation_alias=AliasChoices("TAWA_WALLET_TOKEN_FILE", "wallet_token_file"),
+        description="file holding the wallet credential, re-read when it changes; wins over TAWA_WALLET_TOKEN",
     )
     wallet_timeout: float = Field(2.0, gt=0, description="seconds before the wallet counts as unreachable")
 

@@ -69,13 +69,14 @@ def api_client(kubeconfig: str | None = None, pool_size: int | None = None) -> c
 
 
 def request(api: client.ApiClient, method: str, path: str, body: dict[str, Any] | None = None,
-            content_type: str | None = None, **query: Any) -> bytes:
-    """One call through the client's connection pool and credentials; the answer's body.
-    Raises ApiException for an answer outside 2xx."""
+            content_type: str | None = None, request_timeout: float | None = None, **query: Any) -> bytes:
+    """One call through the client's connection pool and credentials, within `request_timeout`
+    seconds when given; the answer's body. Raises ApiException for an answer outside 2xx."""
     headers = {"Accept": "application/json", **({"Content-Type": content_type} if content_type else {})}
     params = [(k, v) for k, v in query.items() if v is not None]
     answer = api.call_api(*api.param_serialize(method, path, query_params=params, header_params=headers,
-                                               body=body, auth_settings=["BearerToken"]))
+                                               body=body, auth_settings=["BearerToken"]),
+                          _request_timeout=request_timeout)
     data: bytes = answer.read()
     if not 200 <= answer.status <= 299:
         raise ApiException.from_response(http_resp=answer, body=data.decode(errors="replace"), data=None)

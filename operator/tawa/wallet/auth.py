@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.concurrency import run_in_threadpool
 
 from tawa import logs
+from tawa.wallet.accounts import ReviewUnavailable, ServiceAccounts
 from tawa.wallet.body import ASGIApp, Receive, Scope, Send, has_body
 from tawa.wallet.metrics import Metrics
 from tawa.wallet.policy import ADMIN, Forbidden, Identity, Role, decide, rule_for
@@ -51,6 +52,7 @@ class AuthAndMetrics:
         self.programs = [(token.encode(), Identity(role)) for token, role in (
             (settings.token, Role.ADMIN), (settings.operator_token, Role.OPERATOR),
             (settings.janus_token, Role.JANUS)) if token]
+        self.accounts = ServiceAccounts.from_cluster(settings.service_accounts) if settings.service_accounts else None
 
     async def identify(self, given: bytes) -> Identity | None:
         found = None
@@ -59,6 +61,8 @@ class AuthAndMetrics:
                 found = identity
         if found is None and given.startswith(KEY_PREFIX.encode()):
             found = await run_in_threadpool(self.store.identity_for_key, given.decode("latin-1"))
+        elif found is None and self.accounts is not None:  # a projected service-account token?
+            found = await self.accounts.identify(given.decode("latin-1"))
         return found
 
     async def refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
@@ -92,7 +96,11 @@ class AuthAndMetrics:
             self.throttle.failed(source)
             return _unauthenticated("Authorization: send 'Authorization: Bearer <token>': your TAWA_WALLET_TOKEN "
                                     "(a program's token or an org key)")
-        identity = await self.identify(given)
+        try:
+            identity = await self.identify(given)
+        except ReviewUnavailable:
+            return error(503, "IDENTITY_UNAVAILABLE", "Authorization: the wallet could not ask the Kubernetes API "
+                         "server whose service-account token this is; retry shortly", "Authorization")
         if identity is None:
             self.throttle.failed(source)
             return _unauthenticated("Authorization: the bearer token is no credential of this wallet (unknown or "

@@ -12,12 +12,15 @@ client setting names whatever credential the program was given.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from tawa.settings import DataDir, SharedSettings, TawaSettings
+from tawa.wallet.accounts import parse_service_accounts
+from tawa.wallet.policy import Role
 
 MAX_BATCH = 1000
 MIN_IDEMPOTENCY_HOURS = 24
@@ -36,6 +39,9 @@ class ServerSettings(TawaSettings):
     token: str | None = None  # the admin's
     operator_token: str | None = None
     janus_token: str | None = None
+    # Projected service-account tokens the wallet checks by TokenReview: `ns/sa=role,…`
+    # (TAWA_WALLET_SERVICE_ACCOUNTS, roles operator or janus; docs/wallet-identities.md).
+    service_accounts: Annotated[Mapping[str, Role], NoDecode] = Field(default_factory=dict)
     open_reads: bool = False
     insecure_no_auth: bool = False
     # Abandoned holds are expired by this periodic sweep as well as lazily on access.
@@ -64,6 +70,11 @@ class ServerSettings(TawaSettings):
         except ValidationError as exc:
             error = exc.errors()[0]
             raise ValueError(str(error.get("ctx", {}).get("error") or error["msg"])) from None
+
+    @field_validator("service_accounts", mode="before")
+    @classmethod
+    def _accounts(cls, value: Any) -> Any:
+        return parse_service_accounts(value) if isinstance(value, str) else value
 
     @field_validator("open_reads", "insecure_no_auth", "docs", mode="before")
     @classmethod
@@ -115,3 +126,7 @@ def client_url() -> str:
 
 def client_token() -> str | None:
     return SharedSettings().wallet_token
+
+
+def client_token_file() -> str | None:
+    return SharedSettings().wallet_token_file

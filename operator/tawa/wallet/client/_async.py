@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -10,7 +11,14 @@ from typing import Any, TypeVar, cast
 import httpx
 
 from tawa.names import Grant
-from tawa.wallet.client._calls import Calls, Plan, request_content, request_headers, unavailable
+from tawa.wallet.client._calls import (
+    Calls,
+    Credential,
+    Plan,
+    request_content,
+    request_headers,
+    unavailable,
+)
 from tawa.wallet.client._models import (
     BatchResult,
     BillGrants,
@@ -29,7 +37,7 @@ from tawa.wallet.client._models import (
     SettleRequest,
     Wallet,
 )
-from tawa.wallet.settings import client_token, client_url
+from tawa.wallet.settings import client_url
 
 T = TypeVar("T")
 
@@ -38,9 +46,10 @@ class AsyncWalletClient:
     """Asynchronous twin of `WalletClient`: same methods, awaited."""
 
     def __init__(self, base_url: str | None = None, token: str | None = None, *, timeout: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None, limits: httpx.Limits | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 token_file: str | os.PathLike[str] | None = None, limits: httpx.Limits | None = None) -> None:
         self.base_url = (base_url or client_url()).rstrip("/")
-        self.token = token if token is not None else client_token()
+        self.credential = Credential(token, token_file)
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport,
                                        limits=limits or httpx.Limits(max_connections=100))
 
@@ -61,8 +70,9 @@ class AsyncWalletClient:
                 if delay:
                     await asyncio.sleep(delay)
                 try:
-                    response = await self._http.request(call.method, call.path, content=request_content(call),
-                                                         params=call.params, headers=request_headers(self.token, call))
+                    response = await self._http.request(
+                        call.method, call.path, content=request_content(call), params=call.params,
+                        headers=request_headers(self.credential, call))
                 except httpx.HTTPError as exc:
                     raise unavailable(self.base_url, exc) from exc
                 call, delay = plan.send(response)

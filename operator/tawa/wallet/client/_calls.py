@@ -9,6 +9,7 @@ commit on a busy machine can take a while) before the 409 becomes `IdempotencyCo
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -20,7 +21,7 @@ import httpx
 import orjson
 
 from tawa.names import Grant, wallet_id
-from tawa.wallet.client._errors import BadWalletAnswer, WalletUnavailable, error_for
+from tawa.wallet.client._errors import BadWalletAnswer, WalletAuthError, WalletUnavailable, error_for
 from tawa.wallet.client._models import (
     BatchResult,
     BillGrants,
@@ -39,6 +40,7 @@ from tawa.wallet.client._models import (
     SettleRequest,
     Wallet,
 )
+from tawa.wallet.settings import client_token, client_token_file
 
 T = TypeVar("T")
 IN_FLIGHT_RETRIES = 100
@@ -223,9 +225,36 @@ def _keys(d: Mapping[str, Any]) -> list[OrgKey]:
     return [OrgKey.parse(k) for k in d["keys"]]
 
 
-def request_headers(token: str | None, call: Call[Any]) -> dict[str, str]:
+class Credential:
+    """The bearer token a client sends: read from a file when one is named (`token_file`, else
+    TAWA_WALLET_TOKEN_FILE when no token is given) and re-read whenever the file changes — the
+    kubelet rotates projected service-account tokens; else the token given (else TAWA_WALLET_TOKEN)."""
+
+    def __init__(self, token: str | None = None, token_file: str | os.PathLike[str] | None = None) -> None:
+        self.path = token_file or (client_token_file() if token is None else None)
+        self._token = None if self.path else (token if token is not None else client_token())
+        self._stamp: tuple[int, int, int] | None = None
+
+    def current(self) -> str | None:
+        """The token to send now; a stat per call, a read only when the file changed."""
+        if not self.path:
+            return self._token
+        try:
+            info = os.stat(self.path)
+            stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+            if stamp != self._stamp:
+                with open(self.path, encoding="utf-8") as file:
+                    self._token, self._stamp = file.read().strip() or None, stamp
+        except OSError as exc:
+            if self._token is None:  # never read: nothing to send; a later read keeps the last token
+                raise WalletAuthError(0, {"error": "WALLET_TOKEN_FILE_UNREADABLE", "message": (
+                    f"TAWA_WALLET_TOKEN_FILE {self.path}: {exc.strerror or exc}")}) from exc
+        return self._token
+
+
+def request_headers(credential: Credential, call: Call[Any]) -> dict[str, str]:
     headers = {"Accept": "application/json", "Content-Type": "application/json"}
-    if token:
+    if token := credential.current():
         headers["Authorization"] = f"Bearer {token}"
     if call.idempotency_key:
         headers["Idempotency-Key"] = call.idempotency_key

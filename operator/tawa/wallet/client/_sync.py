@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -10,7 +11,14 @@ from typing import Any, TypeVar, cast
 import httpx
 
 from tawa.names import Grant
-from tawa.wallet.client._calls import Calls, Plan, request_content, request_headers, unavailable
+from tawa.wallet.client._calls import (
+    Calls,
+    Credential,
+    Plan,
+    request_content,
+    request_headers,
+    unavailable,
+)
 from tawa.wallet.client._models import (
     BatchResult,
     BillGrants,
@@ -29,18 +37,20 @@ from tawa.wallet.client._models import (
     SettleRequest,
     Wallet,
 )
-from tawa.wallet.settings import client_token, client_url
+from tawa.wallet.settings import client_url
 
 T = TypeVar("T")
 
 
 class WalletClient:
-    """Synchronous client. `WalletClient()` reads TAWA_WALLET_URL / TAWA_WALLET_TOKEN."""
+    """Synchronous client. `WalletClient()` reads TAWA_WALLET_URL and
+    TAWA_WALLET_TOKEN_FILE or TAWA_WALLET_TOKEN (`Credential`)."""
 
     def __init__(self, base_url: str | None = None, token: str | None = None, *, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 token_file: str | os.PathLike[str] | None = None) -> None:
         self.base_url = (base_url or client_url()).rstrip("/")
-        self.token = token if token is not None else client_token()
+        self.credential = Credential(token, token_file)
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
 
     def __enter__(self) -> WalletClient:
@@ -61,7 +71,7 @@ class WalletClient:
                     time.sleep(delay)
                 try:
                     response = self._http.request(call.method, call.path, content=request_content(call),
-                                                  params=call.params, headers=request_headers(self.token, call))
+                                                  params=call.params, headers=request_headers(self.credential, call))
                 except httpx.HTTPError as exc:
                     raise unavailable(self.base_url, exc) from exc
                 call, delay = plan.send(response)

@@ -1,4 +1,4 @@
-"""Bounded caches for Janus (pure asyncio, no I/O of their own).
+"""Bounded caches (pure asyncio, no I/O of their own): Janus's lookups and tokens, the wallet's reviewed tokens.
 
 Every key that reaches a cache comes from a request (a token, an org, a
 service name), so every cache has a size: an attacker who sends a million
