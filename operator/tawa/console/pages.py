@@ -97,7 +97,8 @@ def wallet(session: Session, w: Wallet, ledger: Sequence[Transaction], next_curs
     cards = "".join(f'<div class="stat" id="{e(k)}"><span>{e(label)}</span><strong>{n(v)}</strong></div>'
                     for k, label, v in (("intro", "Intro", b.intro), ("purchased", "Purchased", b.purchased),
                                         ("earned", "Earned", b.earned), ("held", "Held", w.held),
-                                        ("available", "Available", w.available.api)))
+                                        ("available-hosting", "Available for hosting", w.available.hosting),
+                                        ("available-api", "Available for API calls", w.available.api)))
     more = f'<p><a class="button" href="/wallet?cursor={e(next_cursor)}">Older entries</a></p>' if next_cursor else ""
     body = (f'<section class="stats">{cards}</section>{buy(session)}<h2>Ledger</h2>'
             + table(("Time", "Kind", "Amount", "Paid from", "Who"), (entry(w.id, t) for t in ledger),
