@@ -97,9 +97,13 @@ class Console:
             me = await whoami(self.settings.wallet_url, key)
         except (httpx.HTTPError, ValueError):
             return self.login_page("The wallet cannot be reached; try again shortly.", 502)
+        if me.get("throttled"):  # the wallet slows failed authentications from the console's address
+            return self.login_page("The wallet is slowing logins after too many failures: try again shortly.",
+                                   429)
         if me.get("role") not in ("owner", "viewer") or not me.get("org"):
             self.throttle.failed(source)
             return self.login_page("That is not a valid org key (unknown, revoked or not an org's key).", 401)
+        self.sessions.close(request.cookies.get(COOKIE))  # a login always starts a new session
         resp = RedirectResponse("/wallet", 303)
         self.cookie(resp, COOKIE, self.sessions.open(key, me["org"], me["role"], me["keyId"]))
         resp.delete_cookie(LOGIN_COOKIE, path="/")
@@ -208,10 +212,13 @@ class Console:
 
 
 async def whoami(wallet_url: str, key: str) -> dict[str, str]:
-    """The wallet's GET /v1/whoami for `key`: {role, org, keyId}, or {} when it is no credential."""
+    """The wallet's GET /v1/whoami for `key`: {role, org, keyId}; {} when it is no credential,
+    {"throttled": "true"} when the wallet is slowing failed authentications."""
     async with httpx.AsyncClient(base_url=wallet_url, timeout=10) as http:
         r = await http.get("/v1/whoami", headers={"Authorization": f"Bearer {key}"})
-    if r.status_code in (401, 403, 429):
+    if r.status_code == 429:
+        return {"throttled": "true"}
+    if r.status_code in (401, 403):
         return {}
     r.raise_for_status()
     found = r.json()
