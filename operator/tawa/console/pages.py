@@ -101,7 +101,7 @@ def wallet(session: Session, w: Wallet, ledger: Sequence[Transaction], next_curs
                                         ("available-api", "Available for API calls", w.available.api)))
     more = f'<p><a class="button" href="/wallet?cursor={e(next_cursor)}">Older entries</a></p>' if next_cursor else ""
     body = (f'<section class="stats">{cards}</section>{buy(session)}<h2>Ledger</h2>'
-            + table(("Time", "Kind", "Amount", "Paid from", "Who"), (entry(w.id, t) for t in ledger),
+            + table(("Time", "Kind", "Amount", "Token type", "Who"), (entry(w.id, t) for t in ledger),
                     "No transactions yet.") + more)
     return page(f"Wallet of {w.org}", body, session, notice, error)
 
