@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from tawa.console import pages
 from tawa.console.sessions import SessionStore
+from tawa.console.settings import ConsoleSettings
 
 
 class Clock:
@@ -46,3 +51,12 @@ def test_numbers_and_dollars_read_as_people_write_them() -> None:
     assert [pages.dollars(p) for p in pages.PRESETS] == ["$100", "$250", "$500", "$1,000"]
     assert pages.dollars(12_345) == "$123.45"
     assert pages.e('<script>"') == "&lt;script&gt;&quot;"
+
+
+def test_settings_read_flags_then_tawa_console_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TAWA_CONFIG", str(tmp_path / "none.yaml"))
+    monkeypatch.setenv("TAWA_CONSOLE_PORT", "9000")
+    monkeypatch.setenv("TAWA_CONSOLE_SECURE_COOKIES", "true")
+    assert (ConsoleSettings().port, ConsoleSettings().secure_cookies) == (9000, True)
+    assert ConsoleSettings(port=9001).port == 9001
+    assert ConsoleSettings().wallet_url == "http://127.0.0.1:8081"
