@@ -11,7 +11,7 @@ UV     := uv==0.9.5
 # dockerd, debootstrap and runc live in sbin, which a non-login shell's PATH may lack.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: help install lock controlplane postgres docker-engine image docker-stop run stop lint typecheck test test-unit test-wallet crds manifests check-manifests helm-lint test-install \
+.PHONY: help install lock controlplane postgres docker-engine browser screenshots image docker-stop run stop lint typecheck test test-unit test-wallet crds manifests check-manifests helm-lint test-install \
         bench-wallet bench-janus bench-operator soak clean
 
 help:  ## list the targets
@@ -44,6 +44,14 @@ docker-engine:  ## the Docker engine and debootstrap (Debian's docker.io), for t
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null) || \
 	  echo "docker-engine: could not install docker.io and debootstrap (apt-get, as root): no image here"
 
+browser:  ## Debian's chromium and chromedriver, for the console's browser tests
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || \
+	  echo "browser: could not install chromium and chromium-driver (apt-get, as root): the browser tests will fail"
+
+screenshots: install browser  ## regenerate docs/console/*.png: the console's pages, from its browser test
+	TAWA_CONSOLE_SCREENSHOTS=docs/console $(BIN)/pytest -q tests/console/test_console_browser.py
+
 image: install docker-engine  ## build the image, no registry needed; last lines: DOCKER_HOST=... and IMAGE=...
 	$(BIN)/python -m tawa.devcluster.image
 
@@ -64,7 +72,7 @@ lint: install  ## ruff over the code, tests and benchmarks, then lint-imports: t
 typecheck: install  ## mypy --strict over the package (settings in pyproject.toml)
 	$(BIN)/mypy
 
-test: lint typecheck controlplane postgres docker-engine  ## ruff and mypy, then every test: unit, the real control plane, wallet, Janus, PostgreSQL, the image
+test: lint typecheck controlplane postgres docker-engine browser  ## ruff and mypy, then every test: unit, the real control plane, wallet, Janus, PostgreSQL, the image, the console in a browser
 	$(BIN)/pytest -q
 
 test-unit: install  ## the fast tests, no servers

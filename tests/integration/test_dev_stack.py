@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.fixtures.ports import free_port
@@ -49,7 +50,8 @@ def test_dev_up_demo_down(tmp_path: Path) -> None:
         assert up.returncode == 0, up.stderr
         exports = exports_of(tmp_path)
         assert set(exports) == {"KUBECONFIG", "TAWA_WALLET_URL", "TAWA_WALLET_TOKEN", "TAWA_JANUS_URL",
-                                "TAWA_JANUS_JWT_SECRET", "TAWA_ENV"}
+                                "TAWA_JANUS_JWT_SECRET", "TAWA_ENV", "TAWA_CONSOLE_URL"}
+        assert httpx.get(f"{exports['TAWA_CONSOLE_URL']}/login").status_code == 200
         assert tawa(tmp_path, "dev", "up", "--detach").returncode == 0  # again: safe, same stack
         assert exports_of(tmp_path) == exports
         check_programs_hold_their_own_wallet_tokens(tmp_path, exports["TAWA_WALLET_TOKEN"])

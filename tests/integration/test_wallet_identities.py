@@ -102,12 +102,13 @@ def endpoints(w: World) -> dict[str, tuple[Callable[[], Request], set[str]]]:
         "metrics": (lambda: ("GET", "/metrics", None, None), set()),
         "reversal": (lambda: ("POST", f"/v1/transactions/{w.wallet.client.purchase(w.org, 3).transaction.id}"
                               "/reversals", None, None), set()),
+        "whoami": (lambda: ("GET", "/v1/whoami", None, None), set(ROLES)),  # anyone, about itself
     }
 
 
 ENDPOINTS = ["create wallet", "read wallet", "ledger", "purchase", "check-reserve", "hosting charge", "read grants",
              "set grants", "create key", "list keys", "revoke key", "hold", "hold batch", "settle", "release",
-             "settle batch", "gas events", "gas stats", "integrity", "metrics", "reversal"]
+             "settle batch", "gas events", "gas stats", "integrity", "metrics", "reversal", "whoami"]
 
 
 def test_the_walk_names_every_endpoint_of_the_app(world: World) -> None:
@@ -184,6 +185,14 @@ def test_gas_reads_by_an_org_key_are_filtered_to_its_org(world: World) -> None:
     assert r.status_code == 200 and r.json()["events"]
     assert {e["org"] for e in r.json()["events"]} == {world.org}
     assert world.call("viewer", "GET", "/v1/gas/events", params={"org": world.other}).status_code == 403
+
+
+def test_whoami_names_each_credentials_role_org_and_key(world: World) -> None:
+    owner_id = world.tokens["owner"].split("_")[1]
+    assert world.call("owner", "GET", "/v1/whoami").json() == {"role": "owner", "org": world.org, "keyId": owner_id}
+    assert world.call("other-viewer", "GET", "/v1/whoami").json()["org"] == world.other
+    assert world.call("janus", "GET", "/v1/whoami").json() == {"role": "janus", "org": None, "keyId": None}
+    assert world.call(None, "GET", "/v1/whoami").status_code == 401
 
 
 def test_org_keys_created_listed_and_revoked_at_once(world: World) -> None:

@@ -107,6 +107,13 @@ def test_env_exports_what_a_local_caller_needs(stack_dir: Path) -> None:
     exports = dict(line.removeprefix("export ").split("=", 1) for line in lines)
     assert exports["TAWA_JANUS_URL"] == "http://127.0.0.1:2" and exports["TAWA_JANUS_JWT_SECRET"] == SECRET
     assert json.loads(tawa(stack_dir, "env", "--json").stdout) == exports
+    assert "TAWA_CONSOLE_URL" not in exports  # a stack started before the console had one
+
+
+def test_env_exports_the_consoles_url(stack_dir: Path) -> None:
+    state = stack_dir / "dev" / "stack.json"
+    state.write_text(json.dumps({**json.loads(state.read_text()), "console_url": "http://127.0.0.1:3"}))
+    assert json.loads(tawa(stack_dir, "env", "--json").stdout)["TAWA_CONSOLE_URL"] == "http://127.0.0.1:3"
 
 
 def test_down_stops_the_stack_and_deletes_cluster_and_wallet_together(

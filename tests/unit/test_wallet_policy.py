@@ -30,6 +30,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/admin/integrity"): set(),
     ("POST", "/v1/transactions/7/reversals"): set(),
     ("GET", "/metrics"): set(),
+    ("GET", "/v1/whoami"): {"operator", "janus", "owner", "viewer"},
 }
 IDENTITIES = {
     "admin": Identity(Role.ADMIN), "operator": Identity(Role.OPERATOR), "janus": Identity(Role.JANUS),

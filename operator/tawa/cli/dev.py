@@ -1,4 +1,4 @@
-"""`tawa dev`: the local stack — control plane, wallet on SQLite, Janus, operator."""
+"""`tawa dev`: the local stack — control plane, wallet on SQLite, Janus, operator, console."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @click.group(name="dev")
 def group() -> None:
-    """The local stack: control plane, wallet, Janus and operator."""
+    """The local stack: control plane, wallet, Janus, operator and the Developer Console."""
 
 
 @group.command()
@@ -40,7 +40,7 @@ def up(detach: bool, hosting_period: float, suspend_after: float, env_name: str,
         out.print("[bold]Building the control plane from its Go modules[/] (first time only, ~9 minutes; "
                   f"cached in {build.cache_root()})")
         build.ensure_control_plane()
-    with out.status("Starting control plane, wallet, Janus and operator..."):
+    with out.status("Starting control plane, wallet, Janus, operator and console..."):
         state = stack.up(hosting_period, env_name, kubeconfig, suspend_after)
     out.print(f"[green]Up.[/] Logs in {state.logs}. For your shell:")
     for key, value in state.exports().items():
@@ -92,7 +92,8 @@ def env_command(as_json: bool) -> None:
     """Print `export` lines for the running stack: eval "$(tawa dev env)".
 
     KUBECONFIG, the wallet's URL and token, Janus's URL, TAWA_JANUS_JWT_SECRET (the
-    HS256 secret the stack's Janus checks service JWTs with) and TAWA_ENV."""
+    HS256 secret the stack's Janus checks service JWTs with), TAWA_ENV and TAWA_CONSOLE_URL
+    (the Developer Console; log in with an org key: `tawa wallet keys create ORG --role owner`)."""
     state = _running()
     if as_json:
         print_json(state.exports())

@@ -7,7 +7,7 @@ import os
 import click
 
 from tawa import __version__
-from tawa.cli import catalog, deploy, dev, gas, janus, operator, wallet
+from tawa.cli import catalog, console, deploy, dev, gas, janus, operator, wallet
 from tawa.cli.output import EXIT_BAD_INPUT, fail
 from tawa.settings import ConfigError, SharedSettings
 
@@ -31,7 +31,7 @@ def cli() -> None:
         os.environ["KUBECONFIG"] = settings.kubeconfig
 
 
-for group in (catalog.group, gas.group, wallet.group, janus.group, operator.group, dev.group):
+for group in (catalog.group, gas.group, wallet.group, janus.group, operator.group, dev.group, console.group):
     cli.add_command(group)
 
 for command in (deploy.deploy, deploy.status):

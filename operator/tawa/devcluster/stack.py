@@ -1,5 +1,5 @@
 """The embedded default stack for `tawa dev up`: local control plane, wallet on
-SQLite, Janus and the operator, as detached processes whose state (pids, ports,
+SQLite, Janus, the operator and the Developer Console, as detached processes whose state (pids, ports,
 token) lives in one JSON file so `tawa dev env|down` find them again."""
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class StackState:
     pids: dict[str, int] = field(default_factory=dict)
     logs: str = ""
     suspend_after: float = 0.0
+    console_url: str = ""
 
     def owns_cluster(self) -> bool:
         """Whether the cluster is the stack's own control plane, not one `--kubeconfig` named."""
@@ -51,7 +52,8 @@ class StackState:
         through its Janus (the secret signs service JWTs: `tawa dev token`)."""
         return {"KUBECONFIG": self.kubeconfig, "TAWA_WALLET_URL": self.wallet_url,
                 "TAWA_WALLET_TOKEN": self.wallet_token, "TAWA_JANUS_URL": self.janus_url,
-                "TAWA_JANUS_JWT_SECRET": self.jwt_secret, "TAWA_ENV": self.env}
+                "TAWA_JANUS_JWT_SECRET": self.jwt_secret, "TAWA_ENV": self.env,
+                **({"TAWA_CONSOLE_URL": self.console_url} if self.console_url else {})}
 
 
 def _state_file() -> Path:
@@ -150,13 +152,20 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None,
                            die_with_parent=False).start()
         processes.append(upstream)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{upstream_port}/healthz"), "the demo upstream", 30, upstream)
+        console_port = free_port()  # no credential of its own: people log in with an org key
+        console = Process("console", _tawa("console", "serve", "--port", str(console_port), "--wallet-url",
+                                           f"http://127.0.0.1:{wallet_port}"), logs / "console.log", base_env,
+                          die_with_parent=False).start()
+        processes.append(console)
+        wait_until(lambda: _http_ok(f"http://127.0.0.1:{console_port}/login"), "the console", 30, console)
     except BaseException:
         for proc in reversed(processes):
             proc.stop()
         raise
     state = StackState(kubeconfig, f"http://127.0.0.1:{wallet_port}", token, f"http://127.0.0.1:{janus_port}",
                        jwt_secret, f"http://127.0.0.1:{upstream_port}", env, hosting_period,
-                       {p.name: p.pid for p in processes if p.pid}, str(logs), suspend_after)
+                       {p.name: p.pid for p in processes if p.pid}, str(logs), suspend_after,
+                       f"http://127.0.0.1:{console_port}")
     _save_state(state)
     return state
 

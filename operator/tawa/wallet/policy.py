@@ -105,6 +105,7 @@ RULES: tuple[Rule, ...] = (
     _rule("GET", "/v1/admin/integrity", "check the ledger's integrity", open_read=True),
     _rule("POST", "/v1/transactions/{txn}/reversals", "reverse transactions"),
     _rule("GET", "/metrics", "read the metrics"),
+    _rule("GET", "/v1/whoami", "ask who it is", OP, J, OWN, V),
 )
 
 

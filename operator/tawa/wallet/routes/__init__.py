@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tawa.wallet.routes import admin, gas, grants, health, holds, hosting, keys, transactions, wallets
+from tawa.wallet.routes import admin, gas, grants, health, holds, hosting, keys, transactions, wallets, whoami
 
 ROUTERS: tuple[APIRouter, ...] = (health.router, wallets.router, hosting.router, grants.router, keys.router,
-                                  holds.router, gas.router, transactions.router, admin.router)
+                                  holds.router, gas.router, transactions.router, admin.router,
+                                  whoami.router)
