@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.console.conftest import World
-
-webdriver = pytest.importorskip(
-    "selenium.webdriver", reason="the browser test needs the selenium package, which requirements.lock does not "
-    "pin yet (add selenium to the test extra and run `make lock`)")
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 DESKTOP, PHONE = (1280, 900), (390, 844)
@@ -50,7 +48,8 @@ class Page:
 
     def __init__(self, driver: Any, world: World, shots: Path) -> None:
         self.d, self.world, self.shots = driver, world, shots
-        self.wait = WebDriverWait(driver, 10)
+        # A form's answer replaces the page: an element read while it loads is stale, not wrong.
+        self.wait = WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,))
         driver.set_window_size(*DESKTOP)
         driver.delete_all_cookies()
 
