@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tawa import names
-from tawa.console import pages
+from tawa.console import pages, usage
 from tawa.console.sessions import Session, SessionStore
 from tawa.console.settings import ConsoleSettings
 from tawa.wallet.client import AsyncWalletClient, WalletAuthError, WalletError
@@ -269,6 +269,7 @@ def create_app(settings: ConsoleSettings) -> ASGIApp:
         Route("/grants", c.viewing(c.grants_page), methods=["GET"]),
         Route("/grants", c.posting(c.change_grants), methods=["POST"]),
         Route("/grants/remove", c.posting(c.change_grants), methods=["POST"]),
+        *usage.routes(c),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
     app = Starlette(routes=routes)
