@@ -18,7 +18,8 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.console.conftest import World
+from tests.console.conftest import World, make_org
+from tests.console.test_console_usage import spend
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 DESKTOP, PHONE = (1280, 900), (390, 844)
@@ -136,3 +137,16 @@ def test_create_a_key_then_revoke_it_and_its_session_ends(page: Page) -> None:
     page.present("key")  # back at the login form: the session of the revoked key ended
     page.open("/wallet", "key")  # and stays ended
     assert page.d.current_url.endswith("/login")
+
+
+def test_usage_filtered_by_a_service_shows_its_total(page: Page) -> None:
+    org = make_org(page.world.wallet, "usage", 10_000)
+    spend(page.world, org, page.world.b.name)
+    page.login(org.owner)
+    page.open("/usage", "service")
+    page.text_is("#total-tokens strong", "202")
+    page.d.find_element(By.ID, "service").send_keys("quoting")
+    page.d.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    page.text_is("#total-tokens strong", "155")  # 30 + 20 + 5 in calls, 100 in hosting
+    page.text_is("#total-calls strong", "3")
+    page.shot("usage")

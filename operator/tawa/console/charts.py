@@ -10,6 +10,7 @@ from html import escape
 
 PALETTE = ("#2f6fdf", "#e0892b", "#3a9d5d", "#b6466b", "#7b5cc4", "#2aa3a3", "#8a8f2a", "#6d6d6d")
 WIDTH, HEIGHT, GAP = 640, 220, 4
+MIN_COLUMNS = 10  # so that a day or two draw as columns, not as a wall
 NO_USAGE = "No usage yet for these filters."
 
 
@@ -30,7 +31,7 @@ def figure(title: str, svg: str, head: Sequence[str], rows: Sequence[Sequence[ob
 
 
 def svg(title: str, height: int, inner: str) -> str:
-    return (f'<svg role="img" viewBox="0 0 {WIDTH} {height}" width="100%" '
+    return (f'<svg role="img" viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMid meet" '
             f'xmlns="http://www.w3.org/2000/svg"><title>{e(title)}</title>{inner}</svg>')
 
 
@@ -45,7 +46,7 @@ def stacked(title: str, columns: Sequence[tuple[str, Mapping[str, int]]]) -> str
     top = max((sum(values.values()) for _, values in columns), default=0)
     if top <= 0:
         return empty(title)
-    plot, step = HEIGHT - 20, WIDTH / len(columns)
+    plot, step = HEIGHT - 20, WIDTH / max(len(columns), MIN_COLUMNS)
     parts = []
     for i, (key, values) in enumerate(columns):
         base = float(plot)
@@ -70,14 +71,14 @@ def bars(title: str, items: Sequence[tuple[str, int]], label: str = "Tokens") ->
     shown = [(k, v) for k, v in items if v > 0]
     if not shown:
         return empty(title)
-    top, row, room = max(v for _, v in shown), 28, WIDTH * 0.35
+    top, row, room = max(v for _, v in shown), 30, WIDTH * 0.35
     parts = []
     for i, (key, v) in enumerate(shown):
         y = i * row
-        parts.append(f'<text x="{room - 6:.1f}" y="{y + 18}" text-anchor="end" font-size="12">{e(clip(key))}</text>')
+        parts.append(f'<text x="{room - 6:.1f}" y="{y + 18}" text-anchor="end" font-size="14">{e(clip(key))}</text>')
         parts.append(rect("bar", room, y + 4, max(v / top * (WIDTH - room - 70), 1), row - 8,
                           PALETTE[i % len(PALETTE)], f"{key}: {v:,}"))
-        parts.append(f'<text x="{WIDTH - 64}" y="{y + 18}" font-size="12">{v:,}</text>')
+        parts.append(f'<text x="{WIDTH - 64}" y="{y + 18}" font-size="14">{v:,}</text>')
     return figure(title, svg(title, row * len(shown), "".join(parts)), ("", label),
                   [(k, f"{v:,}") for k, v in shown])
 
