@@ -6,16 +6,13 @@ table below it, for screen readers and for anyone who would rather read numbers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from html import escape
+
+from tawa.console.pages import e  # every value on a page is escaped in one place
 
 PALETTE = ("#2f6fdf", "#e0892b", "#3a9d5d", "#b6466b", "#7b5cc4", "#2aa3a3", "#8a8f2a", "#6d6d6d")
 WIDTH, HEIGHT, GAP = 640, 220, 4
 MIN_COLUMNS = 10  # so that a day or two draw as columns, not as a wall
 NO_USAGE = "No usage yet for these filters."
-
-
-def e(value: object) -> str:
-    return escape(str(value), quote=True)
 
 
 def empty(title: str) -> str:
