@@ -95,7 +95,7 @@ async def matching(client: AsyncWalletClient, org: str, f: Filters) -> tuple[lis
                                       service=f.service or None, org=org, limit=WALLET_PAGE, cursor=cursor)
         found += [x for x in got.events if not f.route or x.route == f.route]
         if got.next_cursor is None or len(found) >= MOST_EVENTS:
-            return found[:MOST_EVENTS], got.next_cursor is not None
+            return found[:MOST_EVENTS], len(found) > MOST_EVENTS or got.next_cursor is not None
         cursor = got.next_cursor
 
 
