@@ -7,6 +7,9 @@ catalog, the operator, Janus and the CLI read or write.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 API_GROUP = "tawa.insureco.io"
 VERSION = "v1"
 API_VERSION = f"{API_GROUP}/{VERSION}"
@@ -32,3 +35,8 @@ ADMITTED_REPLICAS = f"{API_GROUP}/replicas"
 SUSPENDED = f"{API_GROUP}/suspended"
 # A hash of everything a reconcile applied, kept on the Deployment.
 APPLIED_HASH = f"{API_GROUP}/applied-hash"
+
+
+def condition(status: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
+    """The condition `type_` of a Component's status.conditions, or None."""
+    return next((c for c in (status or {}).get("conditions", []) if c.get("type") == type_), None)

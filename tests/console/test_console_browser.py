@@ -19,6 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.console.conftest import World, make_org
+from tests.console.test_console_components import ComponentsWorld, components_world  # noqa: F401 (a fixture)
 from tests.console.test_console_usage import spend
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -150,3 +151,14 @@ def test_usage_filtered_by_a_service_shows_its_total(page: Page) -> None:
     page.text_is("#total-tokens strong", "155")  # 30 + 20 + 5 in calls, 100 in hosting
     page.text_is("#total-calls strong", "3")
     page.shot("usage")
+
+
+def test_components_page_shows_the_blocked_gate_and_its_fix(browser: Any, components_world: ComponentsWorld,
+                                                            shots: Path) -> None:
+    page = Page(browser, components_world, shots)
+    page.login(components_world.a.owner)
+    page.d.find_element(By.LINK_TEXT, "Components").click()
+    section = page.present("components")
+    assert "closed: InsufficientReserve" in section.text
+    assert components_world.blocked_message in section.text and "secret-sauce" not in section.text
+    page.shot("components")

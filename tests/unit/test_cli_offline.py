@@ -154,13 +154,13 @@ def test_shell_completion_is_available() -> None:
 
 
 def test_status_rows_burn_at_the_tier_the_pods_run_not_the_one_asked_for() -> None:
-    from tawa.cli.deploy import _component_row
+    from tawa.gas.report import component_row
 
     changing = {"metadata": {"namespace": "docman-prod", "name": "docman"},
                 "status": {"tier": "medium", "runningTier": "small", "readyReplicas": 2, "ready": "2/2"}}
-    assert _component_row(changing)["tokensPerHour"] == 2 * 10  # small: 10 tokens/hour each
+    assert component_row(changing)["tokensPerHour"] == 2 * 10  # small: 10 tokens/hour each
     settled = {**changing, "status": {"tier": "medium", "readyReplicas": 2, "ready": "2/2"}}
-    assert _component_row(settled)["tokensPerHour"] == 2 * 23  # medium
+    assert component_row(settled)["tokensPerHour"] == 2 * 23  # medium
 
 
 def test_janus_refuses_to_start_on_a_registry_file_that_is_not_yaml(tmp_path: Path) -> None:

@@ -23,8 +23,9 @@ from tawa.cli.output import (
     print_table,
     tokens,
 )
-from tawa.controller.conditions import condition
+from tawa.gas.report import component_row
 from tawa.gas.tiers import HOURS_PER_MONTH
+from tawa.resource import condition
 
 FIELD_MANAGER = "tawa-cli"
 CLOSED_REASONS = {"InsufficientReserve", "WalletNotFound", "WalletUnavailable"}
@@ -56,9 +57,10 @@ def _burning_elsewhere(component: Component) -> int | None:
     from urllib3.exceptions import HTTPError
 
     from tawa.kube import NoCluster, api_client
+    from tawa.kube.components import org_components
 
     try:
-        rows = [_component_row(c) for c in _org_components(api_client(), component.spec.owner)]
+        rows = [component_row(c) for c in org_components(api_client(), component.spec.owner)]
     except (NoCluster, ApiException, HTTPError, OSError):
         return None
     here = (component.namespace, component.name)
@@ -231,32 +233,12 @@ def deploy(file: Path, image: str, env_name: str, replicas: int | None, dry_run:
     raise SystemExit(code)
 
 
-def _org_components(api: Any, org: str) -> list[dict[str, Any]]:
-    from tawa.kube.components import list_components
-
-    return [c for c in list_components(api) if (c.get("spec") or {}).get("owner") == org]
-
-
-def _component_row(obj: dict[str, Any]) -> dict[str, Any]:
-    status = obj.get("status") or {}
-    running = status.get("runningTier") or status.get("tier")  # a tier change waits for its gate and rollout
-    return {"namespace": obj["metadata"]["namespace"], "name": obj["metadata"]["name"],
-            "tier": status.get("tier"), "gate": (condition(status, "DeployGate") or {}).get("reason"),
-            "ready": status.get("ready", "0/0"),
-            "tokensPerHour": (status.get("readyReplicas") or 0) * _rate(running)}
-
-
-def _rate(tier: str | None) -> int:
-    from tawa.gas.tiers import TIERS
-
-    return TIERS[tier].tokens_per_hour if tier in TIERS else 0
-
-
 @click.command()
 @click.option("--org", help="The org (default: spec.owner of ./catalog-info.yaml).")
 @json_option
 def status(org: str | None, as_json: bool) -> None:
     """Wallet balances, the org's Components and its runway."""
+    from tawa.kube.components import org_components
     from tawa.wallet.client import WalletError
 
     if org is None:
@@ -268,7 +250,7 @@ def status(org: str | None, as_json: bool) -> None:
             wallet = client.get_wallet(org)
     except WalletError as exc:
         fail(f"{names.wallet_id(org)}: {exc}", EXIT_REFUSED)
-    rows = [_component_row(c) for c in _org_components(_kube(), org)]
+    rows = [component_row(c) for c in org_components(_kube(), org)]
     per_hour = sum(r["tokensPerHour"] for r in rows)
     runway = runway_days(wallet.available.hosting, per_hour)
     report = {"org": org, "wallet": {"id": wallet.id, "balances": vars(wallet.balances), "held": wallet.held,

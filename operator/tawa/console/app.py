@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 import httpx
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -23,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tawa import names
-from tawa.console import pages, usage
+from tawa.console import components, pages, usage
 from tawa.console.sessions import Session, SessionStore
 from tawa.console.settings import ConsoleSettings
 from tawa.wallet.client import AsyncWalletClient, WalletAuthError, WalletError
@@ -173,6 +174,12 @@ class Console:
             await c.put_bill_grants(session.org, sorted(wanted, key=str))
         return RedirectResponse("/grants", 303)
 
+    # ----------------------------------------------------------------------- components
+
+    async def components_page(self, request: Request, session: Session) -> Response:
+        found = await run_in_threadpool(components.read, self.settings.kubeconfig, session.org)
+        return HTMLResponse(components.page(session, found))
+
     # ----------------------------------------------------------------------- plumbing
 
     def viewing(self, show: Callable[..., Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -256,8 +263,12 @@ def create_app(settings: ConsoleSettings) -> ASGIApp:
     async def home(request: Request) -> Response:
         return RedirectResponse("/wallet", 303)
 
+    async def healthz(request: Request) -> Response:
+        return Response("ok", media_type="text/plain")
+
     routes = [
         Route("/", home),
+        Route("/healthz", healthz, methods=["GET"]),
         Route("/login", c.login_form, methods=["GET"]),
         Route("/login", c.login, methods=["POST"]),
         Route("/logout", c.posting(c.logout), methods=["POST"]),
@@ -270,6 +281,7 @@ def create_app(settings: ConsoleSettings) -> ASGIApp:
         Route("/grants", c.posting(c.change_grants), methods=["POST"]),
         Route("/grants/remove", c.posting(c.change_grants), methods=["POST"]),
         *usage.routes(c),
+        Route("/components", c.viewing(c.components_page), methods=["GET"]),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
     app = Starlette(routes=routes)

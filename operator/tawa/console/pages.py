@@ -57,7 +57,8 @@ def page(title: str, body: str, session: Session | None = None, notice: str = ""
     nav = ""
     if session is not None:
         links = "".join(f'<a href="{href}">{label}</a>' for href, label in
-                        (("/wallet", "Wallet"), ("/keys", "Keys"), ("/grants", "Grants"), ("/usage", "Usage")))
+                        (("/wallet", "Wallet"), ("/keys", "Keys"), ("/grants", "Grants"), ("/usage", "Usage"),
+                         ("/components", "Components")))
         who = f'<span class="who">{e(session.org)} · {e(session.role)}</span>'
         nav = f'<nav>{links}{who}{form("/logout", session, "<button>Log out</button>", "inline")}</nav>'
     if notice:

@@ -15,6 +15,8 @@ class ConsoleSettings(TawaSettings):
     model_config = SettingsConfigDict(env_prefix="TAWA_CONSOLE_", env_ignore_empty=True, frozen=True)
 
     wallet_url: str = defaults.WALLET_URL
+    # The cluster the Components page reads (read-only); "" = KUBECONFIG or in-cluster; None = not connected.
+    kubeconfig: str | None = None
     host: str = "127.0.0.1"
     port: int = CONSOLE_PORT
     # Served behind TLS: the session cookie is sent over HTTPS only.

@@ -38,13 +38,13 @@ import kopf
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.validate import Component, check_component
 from tawa.controller import children, hosting, kubeapi, metrics, suspension
-from tawa.controller.conditions import Condition, condition
+from tawa.controller.conditions import Condition
 from tawa.controller.context import OperatorContext, context_of
 from tawa.controller.settings import OperatorSettings
 from tawa.controller.status import BILLING_MANAGER, RESOURCE, namespace_of, write_status
 from tawa.controller.suspension import Step, Suspension
 from tawa.gas.tiers import TIERS
-from tawa.resource import API_GROUP, TIER_ANNOTATION
+from tawa.resource import API_GROUP, TIER_ANNOTATION, condition
 from tawa.wallet.client import (
     IdempotencyConflict,
     InsufficientGas,

@@ -39,7 +39,3 @@ def merge_conditions(
         if generation is not None:  # unknown before the first reconcile has been recorded
             merged[update.type]["observedGeneration"] = generation
     return list(merged.values())
-
-
-def condition(status: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
-    return next((c for c in (status or {}).get("conditions", []) if c.get("type") == type_), None)

@@ -20,10 +20,10 @@ from typing import Any, cast
 import kopf
 
 from tawa.controller import gate, kubeapi
-from tawa.controller.conditions import condition
 from tawa.controller.context import Closed, Key, OperatorContext, context_of
 from tawa.controller.reconcile import Owned, Targets, reconcile_component
 from tawa.controller.status import RESOURCE, namespace_of
+from tawa.resource import condition
 from tawa.wallet.client import WalletError, WalletNotFound
 
 log = logging.getLogger("tawa.gate")

@@ -12,11 +12,11 @@ import kopf
 
 from tawa.catalog.env import TargetService
 from tawa.controller import children, kubeapi
-from tawa.controller.conditions import Condition, condition, merge_conditions
+from tawa.controller.conditions import Condition, merge_conditions
 from tawa.controller.context import context_of
 from tawa.controller.reconcile import Owned, Targets, reconcile_component
 from tawa.controller.status import READINESS_MANAGER, RESOURCE, namespace_of
-from tawa.resource import API_GROUP, KIND, MANAGER
+from tawa.resource import API_GROUP, KIND, MANAGER, condition
 
 
 @kopf.on.startup()

@@ -13,11 +13,11 @@ from tawa.catalog.env import TargetService, pick_target, plan_env
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.validate import Component, check_deployable
 from tawa.controller import children, gate, kubeapi, metrics
-from tawa.controller.conditions import Condition, condition, merge_conditions
+from tawa.controller.conditions import Condition, merge_conditions
 from tawa.controller.context import OperatorContext
 from tawa.controller.status import READINESS_MANAGER, RECONCILE_MANAGER, namespace_of, shown, write_status
 from tawa.gas.tiers import DEFAULT_TIER, TIERS
-from tawa.resource import TIER_ANNOTATION
+from tawa.resource import TIER_ANNOTATION, condition
 from tawa.wallet.client import WalletNotFound, WalletUnavailable, wallet_id
 
 Targets = kopf.Index[str, TargetService]  # kopf's components_by_name

@@ -15,12 +15,11 @@ from kubernetes import client
 from tawa.catalog.problems import CatalogError
 from tawa.catalog.render import render_component
 from tawa.catalog.validate import load_catalog
-from tawa.controller.conditions import condition
 from tawa.devcluster.stack import StackState
 from tawa.devcluster.token import service_claims, service_token
 from tawa.kube import api_client
 from tawa.kube.components import apply_component, get_component
-from tawa.resource import UPSTREAM_URL_ANNOTATION
+from tawa.resource import UPSTREAM_URL_ANNOTATION, condition
 from tawa.wallet.client import WalletClient
 
 ORGS = ("insureco", "acme", "raterspot", "startupco")

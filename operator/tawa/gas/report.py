@@ -1,5 +1,6 @@
 """What a service costs: hosting by tier and every route's API-gas price (pure).
-The shape is the `tawa gas pricing --json` contract."""
+The shape is the `tawa gas pricing --json` contract; `component_row` is what a deployed
+Component burns now (`tawa status`, the console's Components page)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from tawa.gas.pricing import PricedRoute, route_price
-from tawa.gas.tiers import PodTier
+from tawa.gas.tiers import TIERS, PodTier
+from tawa.resource import condition
 
 
 def pricing_report(
@@ -31,3 +33,17 @@ def pricing_report(
         },
         "routes": rows,
     }
+
+
+def component_row(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Component object's namespace, name, tier, deploy gate, ready pods and tokens/hour."""
+    status = obj.get("status") or {}
+    running = status.get("runningTier") or status.get("tier")  # a tier change waits for its gate and rollout
+    return {"namespace": obj["metadata"]["namespace"], "name": obj["metadata"]["name"],
+            "tier": status.get("tier"), "gate": (condition(status, "DeployGate") or {}).get("reason"),
+            "ready": status.get("ready", "0/0"),
+            "tokensPerHour": (status.get("readyReplicas") or 0) * _rate(running)}
+
+
+def _rate(tier: str | None) -> int:
+    return TIERS[tier].tokens_per_hour if tier in TIERS else 0

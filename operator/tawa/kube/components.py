@@ -42,3 +42,8 @@ def list_components(api: client.ApiClient, namespace: str | None = None,
     path = NAMESPACED.format(namespace=namespace) if namespace else COMPONENTS
     found = call(api, "GET", path, fieldSelector=f"metadata.name={name}" if name else None)
     return list(found.get("items", []))
+
+
+def org_components(api: client.ApiClient, org: str) -> list[dict[str, Any]]:
+    """The Components of every namespace whose spec.owner is `org`."""
+    return [c for c in list_components(api) if (c.get("spec") or {}).get("owner") == org]
