@@ -1,7 +1,8 @@
-# The one Tawa image. Its entrypoint is the `tawa` command; the three programs are
+# The one Tawa image. Its entrypoint is the `tawa` command; the three programs and the console are
 #   docker run IMAGE operator run [--liveness http://0.0.0.0:8080/healthz] [--metrics-port 9090]
 #   docker run IMAGE wallet serve --host 0.0.0.0 --port 8081
 #   docker run IMAGE janus serve --port 3000 --wallet-url http://WALLET:8081
+#   docker run IMAGE console serve --host 0.0.0.0 --port 8090 --wallet-url http://WALLET:8081 --kubeconfig ""
 # (helm/tawa and manifests/ run exactly these).
 #
 # Build it with `make image`: it fetches the locked dependencies (requirements.lock, hashes

@@ -54,6 +54,7 @@ CLUSTER_WIDE = ["operator.watchNamespaces=null", "operator.clusterWide=true"]
 OPERATOR_SA = f"system:serviceaccount:{NAMESPACE}:{RELEASE}-operator"
 WALLET_SA = f"system:serviceaccount:{NAMESPACE}:{RELEASE}-wallet"
 JANUS_SA = f"system:serviceaccount:{JANUS_NS}:{RELEASE}-janus"
+CONSOLE_SA = f"system:serviceaccount:{NAMESPACE}:{RELEASE}-console"
 API_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
 
 
@@ -278,7 +279,7 @@ def janus_available(cluster: KubeCluster) -> bool:
 
 def test_helm_install_makes_the_three_programs_available(release: Release) -> None:
     cluster = release.tools.cluster
-    for name in (f"{RELEASE}-operator", f"{RELEASE}-wallet"):
+    for name in (f"{RELEASE}-operator", f"{RELEASE}-wallet", f"{RELEASE}-console"):
         eventually(lambda n=name: available(cluster, NAMESPACE, n), 60, what=f"{NAMESPACE}/{name} Available")
     eventually(lambda: janus_available(cluster), 60, what=f"{JANUS_NS}/janus: 2 replicas available")
     assert cluster.apps.read_namespaced_stateful_set("janus", JANUS_NS).spec.replicas == 2
@@ -393,6 +394,20 @@ CAN = [
     (JANUS_SA, "list", "secrets", ["--all-namespaces"], False),
     (JANUS_SA, "create", "deployments.apps", ["-n", "app-prod"], False),
     (JANUS_SA, "create", "events", ["-n", JANUS_NS], False),
+    # The console: read Components (its page keeps each org to its own); nothing else.
+    (CONSOLE_SA, "list", "components.tawa.insureco.io", ["--all-namespaces"], True),
+    (CONSOLE_SA, "get", "components.tawa.insureco.io", ["-n", "app-prod"], True),
+    (CONSOLE_SA, "watch", "components.tawa.insureco.io", ["--all-namespaces"], True),
+    (CONSOLE_SA, "create", "components.tawa.insureco.io", ["-n", "app-prod"], False),
+    (CONSOLE_SA, "patch", "components.tawa.insureco.io", ["-n", "app-prod"], False),
+    (CONSOLE_SA, "delete", "components.tawa.insureco.io", ["-n", "app-prod"], False),
+    (CONSOLE_SA, "get", "secrets", ["-n", NAMESPACE], False),
+    (CONSOLE_SA, "list", "secrets", ["--all-namespaces"], False),
+    (CONSOLE_SA, "create", "deployments.apps", ["-n", "app-prod"], False),
+    (CONSOLE_SA, "create", "pods", ["-n", NAMESPACE], False),
+    (CONSOLE_SA, "create", "events", ["-n", NAMESPACE], False),
+    (CONSOLE_SA, "create", "tokenreviews.authentication.k8s.io", [], False),
+    (CONSOLE_SA, "list", "pods", ["--all-namespaces"], False),
 ]
 # The default: nothing beyond the served namespace, above all not where Tawa's tokens are.
 CAN_NAMESPACED = [
@@ -539,7 +554,9 @@ def test_the_wallet_network_policy_selects_the_programs_pods_and_ports(release: 
         p.metadata.name for p in core.list_namespaced_pod(NAMESPACE).items if p.metadata.name.startswith(
             f"{RELEASE}-operator-")} and operator.namespace_selector is None
     assert console.pod_selector.match_labels["app.kubernetes.io/component"] == "console"
-    assert not pods(NAMESPACE, console.pod_selector.match_labels)  # no console yet
+    assert pods(NAMESPACE, console.pod_selector.match_labels) == {
+        p.metadata.name for p in core.list_namespaced_pod(NAMESPACE).items if p.metadata.name.startswith(
+            f"{RELEASE}-console-")} != set()
     [janus_ns] = core.list_namespace(label_selector=selector(janus.namespace_selector.match_labels)).items
     assert janus_ns.metadata.name == JANUS_NS
     assert pods(JANUS_NS, janus.pod_selector.match_labels) == {"janus-0", "janus-1"}
@@ -659,6 +676,20 @@ def test_janus_works_with_only_its_service_account(release: Release, chart_walle
     eventually(lambda: wallet.client.get_wallet(payer).balances.purchased == 97, 20, what="the caller's org charged")
     log = janus.log()
     assert not refused(log), log[-4000:]
+
+
+def test_the_console_reads_its_orgs_components_with_only_its_service_account(
+        release: Release, tmp_path: Path, app_namespace: str) -> None:
+    from tawa.console import components
+
+    cluster = release.tools.cluster
+    kubeconfig = service_account_kubeconfig(cluster, NAMESPACE, f"{RELEASE}-console", tmp_path / "console.kubeconfig")
+    mine, theirs = (f"org-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    cluster.apply_component(component_manifest("ledger", app_namespace, mine))
+    cluster.apply_component(component_manifest("other", app_namespace, theirs))
+    found = components.read(str(kubeconfig), mine)
+    assert isinstance(found, list), found
+    assert [c["metadata"]["name"] for c in found] == ["ledger"]
 
 
 def test_uninstall_keeps_the_wallet_ledger_volume(release: Release) -> None:

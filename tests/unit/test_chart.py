@@ -72,9 +72,9 @@ WORKLOADS = ("Deployment", "StatefulSet")
 
 
 def containers(docs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Every workload's containers; the three programs must all be among them."""
+    """Every workload's containers; the three programs and the console must all be among them."""
     found = [(d, c) for d in docs if d["kind"] in WORKLOADS for c in d["spec"]["template"]["spec"]["containers"]]
-    assert {d["metadata"]["name"] for d, _ in found} == {"tawa-operator", "tawa-wallet", "janus"}
+    assert {d["metadata"]["name"] for d, _ in found} == {"tawa-operator", "tawa-wallet", "janus", "tawa-console"}
     return found
 
 
@@ -146,7 +146,7 @@ def test_every_object_has_the_recommended_labels(default_docs: list[dict[str, An
                     "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "helm.sh/chart"):
             assert key in labels, f"{doc['kind']}/{doc['metadata']['name']} lacks {key}"
         if doc["kind"] in (*WORKLOADS, "Service", "ServiceAccount", "PodDisruptionBudget"):
-            assert labels.get("app.kubernetes.io/component") in ("operator", "wallet", "janus")
+            assert labels.get("app.kubernetes.io/component") in ("operator", "wallet", "janus", "console")
 
 
 def test_every_container_is_locked_down_probed_and_sized(default_docs: list[dict[str, Any]]) -> None:
@@ -172,11 +172,38 @@ def test_the_wallet_may_only_review_tokens(default_docs: list[dict[str, Any]]) -
     """The wallet uses the API for TokenReview alone: its ClusterRole creates tokenreviews, nothing else."""
     bound = {s["name"] for d in default_docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding")
              for s in d["subjects"]}
-    assert bound == {"tawa-operator", "tawa-janus", "tawa-wallet"}
+    assert bound == {"tawa-operator", "tawa-janus", "tawa-wallet", "tawa-console"}
     assert find(default_docs, "ClusterRole", "tawa-wallet")["rules"] == [
         {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}]
     wallet = find(default_docs, "Deployment", "tawa-wallet")["spec"]["template"]["spec"]
     assert wallet["automountServiceAccountToken"] is True
+
+
+def test_the_console_may_only_read_components_and_reaches_the_wallet_in_cluster(
+        default_docs: list[dict[str, Any]]) -> None:
+    assert find(default_docs, "ClusterRole", "tawa-console")["rules"] == [
+        {"apiGroups": ["tawa.insureco.io"], "resources": ["components"], "verbs": ["get", "list", "watch"]}]
+    binding = find(default_docs, "ClusterRoleBinding", "tawa-console")
+    assert binding["roleRef"]["name"] == "tawa-console"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tawa-console", "namespace": "tawa-system"}]
+    pod = find(default_docs, "Deployment", "tawa-console")["spec"]["template"]
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "console"  # the wallet's policy admits it
+    assert pod["spec"]["serviceAccountName"] == "tawa-console"
+    [container] = pod["spec"]["containers"]
+    args = container["args"]
+    assert args[args.index("--wallet-url") + 1] == "http://tawa-wallet.tawa-system.svc.cluster.local:8081"
+    assert args[args.index("--kubeconfig") + 1] == ""  # in-cluster
+    assert args[args.index("--port") + 1] == "8090" and args[args.index("--host") + 1] == "0.0.0.0"
+    assert container["readinessProbe"]["httpGet"] == container["livenessProbe"]["httpGet"] == {
+        "path": "/healthz", "port": "http"}
+    service = find(default_docs, "Service", "tawa-console")["spec"]
+    assert service["ports"] == [{"name": "http", "port": 8090, "targetPort": "http", "protocol": "TCP"}]
+    assert service["selector"]["app.kubernetes.io/component"] == "console"
+
+
+def test_the_console_can_be_left_out(helm: Path) -> None:
+    docs = template(helm, "console.enabled=false")
+    assert not [d for d in docs if "console" in d["metadata"]["name"]]  # type: ignore[union-attr]
 
 
 def test_no_role_grants_secrets_wildcards_or_deletes(default_docs: list[dict[str, Any]]) -> None:
@@ -244,12 +271,17 @@ def test_only_the_wallet_holds_a_wallet_token(default_docs: list[dict[str, Any]]
     keys = {d["metadata"]["name"]: {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in c.get("env", [])
                                     if e["name"].startswith("TAWA_WALLET") and "valueFrom" in e}
             for d, c in containers(default_docs)}
-    assert keys == {"tawa-operator": {}, "janus": {}, "tawa-wallet": {"TAWA_WALLET_TOKEN": "wallet-token"}}
+    assert keys == {"tawa-operator": {}, "janus": {}, "tawa-wallet": {"TAWA_WALLET_TOKEN": "wallet-token"},
+                    "tawa-console": {}}
     wallet = next(c for d, c in containers(default_docs) if d["metadata"]["name"] == "tawa-wallet")
     assert env_of(wallet)["TAWA_WALLET_SERVICE_ACCOUNTS"] == \
         "tawa-system/tawa-operator=operator,janus-prod/tawa-janus=janus"
     for deployment, container in containers(default_docs):
         if deployment["metadata"]["name"] == "tawa-wallet":
+            continue
+        if deployment["metadata"]["name"] == "tawa-console":  # no wallet credential at all: org keys only
+            assert not [n for n in env_of(container) if n.startswith("TAWA_WALLET")]
+            assert "wallet-credential" not in {v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]}
             continue
         assert env_of(container)["TAWA_WALLET_TOKEN_FILE"] == f"{WALLET_CREDENTIAL_DIR}/token"
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
@@ -398,7 +430,8 @@ def test_two_operator_replicas_by_default_rolled_one_at_a_time_and_spread(
 # --------------------------------------------------------------------------- the programs accept it
 
 
-PROGRAMS = {"tawa-operator": ("operator", "run"), "tawa-wallet": ("wallet", "serve"), "janus": ("janus", "serve")}
+PROGRAMS = {"tawa-operator": ("operator", "run"), "tawa-wallet": ("wallet", "serve"), "janus": ("janus", "serve"),
+            "tawa-console": ("console", "serve")}
 
 
 def known_env_names(program: str) -> set[str]:
@@ -406,7 +439,8 @@ def known_env_names(program: str) -> set[str]:
     source = ROOT / "operator" / "tawa"
     literal = set()
     dirs = {"operator": ["controller", "cli/operator.py", "catalog"], "wallet": ["wallet", "cli/wallet.py"],
-            "janus": ["janus", "cli/janus.py", "wallet/client", "wallet/settings.py"]}[program]
+            "janus": ["janus", "cli/janus.py", "wallet/client", "wallet/settings.py"],
+            "console": ["console", "cli/console.py"]}[program]
     for part in dirs:
         paths = [source / part] if part.endswith(".py") else sorted((source / part).rglob("*.py"))
         for path in paths:
@@ -419,6 +453,10 @@ def known_env_names(program: str) -> set[str]:
         from tawa.janus.settings import JanusSettings
 
         literal |= {f"TAWA_JANUS_{name.upper()}" for name in JanusSettings.model_fields}
+    if program == "console":
+        from tawa.console.settings import ConsoleSettings
+
+        literal |= {f"TAWA_CONSOLE_{name.upper()}" for name in ConsoleSettings.model_fields}
     return literal
 
 

@@ -19,6 +19,7 @@
 
 {{- define "tawa.operator.fullname" -}}{{ include "tawa.fullname" . | trunc 54 | trimSuffix "-" }}-operator{{- end -}}
 {{- define "tawa.wallet.fullname" -}}{{ include "tawa.fullname" . | trunc 56 | trimSuffix "-" }}-wallet{{- end -}}
+{{- define "tawa.console.fullname" -}}{{ include "tawa.fullname" . | trunc 55 | trimSuffix "-" }}-console{{- end -}}
 {{- define "tawa.janus.fullname" -}}{{ include "tawa.fullname" . | trunc 57 | trimSuffix "-" }}-janus{{- end -}}
 
 {{/* Janus: its own namespace, so that janus.janus-{env}.svc.cluster.local resolves. */}}
