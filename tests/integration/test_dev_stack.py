@@ -39,6 +39,9 @@ def check_first_story(data_dir: Path) -> None:
     assert any("/proxy/docman/documents → 201" in line for line in lines)
     assert ("  charged 5 tokens (route /documents, gas: 5): acme purchased 5,000 → 4,995; "
             "insureco earned 0 → 5") in lines
+    console = f"The console: {exports_of(data_dir)['TAWA_CONSOLE_URL']}, log in with startupco's owner key twk_"
+    assert lines[-2].startswith(console), lines[-2]
+    check_the_console_key(lines[-2].split(" owner key ")[1].split()[0], exports_of(data_dir)["TAWA_CONSOLE_URL"])
     assert lines[-1] == ('Next: `eval "$(tawa dev env)"`, then `tawa status --org acme`, `kubectl get comp -A`, '
                          "`kubectl describe comp -n analytics-dev analytics`, `tawa wallet buy startupco 370`; "
                          "`make stop` stops the stack and deletes its cluster and wallet together.")
@@ -73,6 +76,16 @@ def test_dev_up_demo_down(tmp_path: Path) -> None:
         check_first_story(tmp_path)
     finally:
         assert tawa(tmp_path, "dev", "down").returncode == 0
+
+
+def check_the_console_key(key: str, console_url: str) -> None:
+    """The key `make run` prints logs in to the console, whose Components page shows the blocked gate."""
+    with httpx.Client(base_url=console_url, timeout=10) as http:
+        login = http.get("/login")
+        csrf = login.text.split('name="csrf" value="')[1].split('"')[0]
+        assert http.post("/login", data={"key": key, "csrf": csrf}).status_code == 303
+        page = http.get("/components").text
+    assert "analytics" in page and "closed: InsufficientReserve" in page and "tawa wallet buy startupco" in page
 
 
 def check_programs_hold_their_own_wallet_tokens(data_dir: Path, admin_token: str) -> None:

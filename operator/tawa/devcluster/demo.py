@@ -1,6 +1,7 @@
 """`make run`'s story: deploy examples/ on the dev stack and show, in a few
-lines, Components running, one blocked by the deploy gate and why, and a
-metered call through Janus with the balances before and after."""
+lines, Components running, one blocked by the deploy gate and why, a metered
+call through Janus with the balances before and after, and the console with a
+key to log in with."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from tawa.wallet.client import WalletClient
 ORGS = ("insureco", "acme", "raterspot", "startupco")
 CALLER_PURCHASE = 5_000  # API gas is never paid from intro tokens
 FIELD_MANAGER = "tawa-demo"
+CONSOLE_ORG = "startupco"  # its Component is the blocked one: the console shows the gate and its fix
 
 
 class BadExample(ValueError):
@@ -91,6 +93,15 @@ def _unblock_commands(wallets: WalletClient, manifest: dict[str, Any], view: dic
     return [describe] + ([f"tawa wallet buy {spec['owner']} {check.shortfall}"] if check.shortfall > 0 else [])
 
 
+def _console(state: StackState, wallets: WalletClient, say: Callable[[str], None]) -> None:
+    """The console's URL and a new owner key of CONSOLE_ORG to log in with (made by the admin)."""
+    if not state.console_url:  # a stack started before the console was part of it
+        return
+    key = wallets.create_key(CONSOLE_ORG, "owner", "make run").key
+    say(f"The console: {state.console_url}, log in with {CONSOLE_ORG}'s owner key {key} "
+        "(Components shows the gate; buying on Wallet opens it)")
+
+
 def run(state: StackState, examples: Path, say: Callable[[str], None] = print) -> None:
     manifests = _components(examples, state)  # every file checked before anything is created
     api = api_client(state.kubeconfig)
@@ -112,5 +123,6 @@ def run(state: StackState, examples: Path, say: Callable[[str], None] = print) -
                 say(f"  ✓ {view['namespace']}/{view['name']} ({view['tier']}): running, {view['ready']} pods ready")
         say("A metered call through Janus:")
         _metered_call(state, wallets, say)
+        _console(state, wallets, say)
     say(f"Next: `{next_steps[0]}`, then {', '.join(f'`{step}`' for step in next_steps[1:])}; "
         "`make stop` stops the stack and deletes its cluster and wallet together.")

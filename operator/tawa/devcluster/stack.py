@@ -152,9 +152,10 @@ def up(hosting_period: float, env: str = DEV_ENV, kubeconfig: str | None = None,
                            die_with_parent=False).start()
         processes.append(upstream)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{upstream_port}/healthz"), "the demo upstream", 30, upstream)
-        console_port = free_port()  # no credential of its own: people log in with an org key
+        console_port = free_port()  # no wallet credential: people log in with an org key
         console = Process("console", _tawa("console", "serve", "--port", str(console_port), "--wallet-url",
-                                           f"http://127.0.0.1:{wallet_port}"), logs / "console.log", base_env,
+                                           f"http://127.0.0.1:{wallet_port}", "--kubeconfig", kubeconfig),
+                          logs / "console.log", base_env,
                           die_with_parent=False).start()
         processes.append(console)
         wait_until(lambda: _http_ok(f"http://127.0.0.1:{console_port}/login"), "the console", 30, console)
