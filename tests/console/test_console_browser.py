@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tawa.defaults import INTRO_GRANT
+from tawa.devcluster.processes import wait_until
 from tests.console.conftest import World, make_org
 from tests.console.test_console_components import ComponentsWorld, components_world  # noqa: F401 (a fixture)
 from tests.console.test_console_usage import spend
+from tests.fixtures.janus import TEST_ENV, RecordingUpstream, component_doc, start_janus
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 DESKTOP, PHONE = (1280, 900), (390, 844)
@@ -162,3 +167,33 @@ def test_components_page_shows_the_blocked_gate_and_its_fix(browser: Any, compon
     assert "closed: InsufficientReserve" in section.text
     assert components_world.blocked_message in section.text and "secret-sauce" not in section.text
     page.shot("components")
+
+
+def test_a_bill_grant_added_in_the_browser_is_honoured_by_janus(page: Page, tmp_path: Path) -> None:
+    """Org A lets org C's `app` bill it with X-Bill-Org: refused by Janus before, paid by A after."""
+    world = page.world
+    caller, provider = make_org(world.wallet, "caller", 1_000), f"provider-{uuid.uuid4().hex[:6]}"
+    world.wallet.client.create_wallet(provider)  # earns what the call costs
+    upstream = RecordingUpstream().start()
+    priced = [{"path": "/quotes", "methods": ["POST"], "auth": "service", "gas": 7}]
+    janus = start_janus(tmp_path / "janus", world.wallet.url, world.wallet.janus_token,
+                        [component_doc("quoter", provider, upstream.url, priced, namespace="quoter-prod")],
+                        TEST_ENV)
+    try:
+        headers = {**janus.auth(caller.name, "app"), "X-Bill-Org": world.a.name}
+        refused = httpx.post(janus.proxy("quoter", "/quotes"), headers=headers, timeout=30)
+        assert refused.status_code == 403 and refused.json()["error"] == "BILL_ORG_NOT_GRANTED"
+        page.login(world.a.owner)
+        page.open("/grants", "grant")
+        page.d.find_element(By.ID, "grant").send_keys(f"{caller.name}/app")
+        page.d.find_element(By.CSS_SELECTOR, "form.card button").click()
+        page.text_is("td", f"{caller.name}/app")
+        page.shot("grants")
+        before = world.wallet.client.get_wallet(world.a.name).total
+        assert httpx.post(janus.proxy("quoter", "/quotes"), headers=headers, timeout=30).status_code == 200
+        assert upstream.last.header("X-Caller-Org") == world.a.name
+        wait_until(lambda: world.wallet.client.get_wallet(world.a.name).total == before - 7, "A pays the call", 30)
+        assert world.wallet.client.get_wallet(caller.name).total == 1_000 + INTRO_GRANT  # C pays nothing
+    finally:
+        janus.kill()
+        upstream.stop()
